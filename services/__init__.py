@@ -1,0 +1,1 @@
+"""AECARO platform services: gateway, identity, vault, executor and audit."""

@@ -1,0 +1,96 @@
+"""Mutual TLS between services, and who is calling.
+
+Every internal gRPC server demands a client certificate signed by the platform
+CA; the certificate's common name is the calling service's name. A method
+declares which callers it accepts with ``allow_callers``; everyone else gets
+PERMISSION_DENIED before the method body runs.
+"""
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from services.common.settings import SERVICE_NAMES
+
+
+@dataclass(frozen=True)
+class ServiceCredentials:
+    """The CA bundle plus one service's certificate and private key."""
+
+    service: str
+    ca_pem: bytes
+    cert_pem: bytes
+    key_pem: bytes = field(repr=False)
+
+    @classmethod
+    def load(cls, tls_dir: Path, service: str) -> "ServiceCredentials":
+        if service not in SERVICE_NAMES:
+            raise ValueError(f"unknown service name {service!r}")
+        tls_dir = Path(tls_dir)
+        try:
+            return cls(
+                service=service,
+                ca_pem=(tls_dir / "ca.pem").read_bytes(),
+                cert_pem=(tls_dir / f"{service}.pem").read_bytes(),
+                key_pem=(tls_dir / f"{service}.key").read_bytes(),
+            )
+        except FileNotFoundError as missing:
+            raise ValueError(
+                f"TLS material for {service!r} is missing: {missing.filename}"
+            ) from None
+
+    def server_credentials(self) -> grpc.ServerCredentials:
+        return grpc.ssl_server_credentials(
+            [(self.key_pem, self.cert_pem)],
+            root_certificates=self.ca_pem,
+            require_client_auth=True,
+        )
+
+    def channel_to(self, target: str, service: str) -> grpc.aio.Channel:
+        """A channel to ``service`` at ``target`` that checks the server is that service.
+
+        The server's certificate must carry the service name, so a vault
+        certificate cannot answer for the identity service.
+        """
+        if service not in SERVICE_NAMES:
+            raise ValueError(f"unknown service name {service!r}")
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=self.ca_pem,
+            private_key=self.key_pem,
+            certificate_chain=self.cert_pem,
+        )
+        return grpc.aio.secure_channel(
+            target, credentials, options=[("grpc.ssl_target_name_override", service)]
+        )
+
+
+def caller_of(context: grpc.aio.ServicerContext) -> str | None:
+    """The service name on the peer's verified certificate, or None."""
+    auth = context.auth_context()
+    if auth.get("transport_security_type") != [b"ssl"]:
+        return None
+    names = auth.get("x509_common_name") or []
+    if len(names) != 1:
+        return None
+    name = names[0].decode("ascii", errors="replace")
+    return name if name in SERVICE_NAMES else None
+
+
+def allow_callers(*services: str):
+    """Refuse every caller of the decorated gRPC method but ``services``."""
+    unknown = set(services) - set(SERVICE_NAMES)
+    if unknown:
+        raise ValueError(f"unknown service names: {sorted(unknown)}")
+
+    def decorate(method):
+        @functools.wraps(method)
+        async def guarded(self, request, context):
+            if caller_of(context) not in services:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, "caller not allowed")
+            return await method(self, request, context)
+
+        return guarded
+
+    return decorate

@@ -1,0 +1,112 @@
+"""The transactional outbox: audit events are kept until JetStream has them.
+
+A service writes an event with ``enqueue`` inside the same database
+transaction as the change it describes. ``OutboxRelay`` publishes pending rows
+and deletes each one only after JetStream acknowledged it, so a NATS outage
+delays events but never loses them. The event id is the JetStream message id,
+so a row published twice (a crash between ack and delete) is stored once.
+"""
+
+import asyncio
+import contextlib
+
+import asyncpg
+import nats
+import structlog
+from nats.js.errors import NoStreamResponseError
+
+from services.common.events import AuditEvent, subject_for
+
+log = structlog.get_logger(__name__)
+
+_BATCH = 100
+
+
+async def enqueue(conn: asyncpg.Connection, event: AuditEvent, *, subject_prefix: str) -> None:
+    """Record ``event`` for publishing; call inside the caller's transaction."""
+    await conn.execute(
+        "INSERT INTO outbox (event_id, subject, payload) VALUES ($1, $2, $3)",
+        event.event_id,
+        subject_for(subject_prefix, event),
+        event.to_json(),
+    )
+
+
+class OutboxRelay:
+    """Publishes outbox rows to JetStream, oldest first, until stopped."""
+
+    def __init__(self, pool: asyncpg.Pool, nats_url: str, *, idle_seconds: float = 1.0):
+        self._pool = pool
+        self._nats_url = nats_url
+        self._idle_seconds = idle_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._nc: nats.NATS | None = None
+
+    def wake(self) -> None:
+        """Ask for a publish pass now rather than at the next idle tick."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._nc and not self._nc.is_closed:
+            await self._nc.close()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.publish_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # NATS or PostgreSQL unavailable: rows stay in the outbox and the
+                # next pass tries again.
+                log.warning("outbox_publish_failed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._idle_seconds)
+            self._wake.clear()
+
+    async def _jetstream(self):
+        if self._nc is None or self._nc.is_closed:
+            self._nc = await nats.connect(
+                self._nats_url, connect_timeout=2, max_reconnect_attempts=-1
+            )
+        return self._nc.jetstream()
+
+    async def publish_pending(self) -> int:
+        """Publish what is pending now; returns how many events went out."""
+        published = 0
+        while True:
+            async with self._pool.acquire() as conn, conn.transaction():
+                rows = await conn.fetch(
+                    "SELECT event_id, subject, payload FROM outbox"
+                    " ORDER BY created_at, event_id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                    _BATCH,
+                )
+                if not rows:
+                    return published
+                js = await self._jetstream()
+                for row in rows:
+                    try:
+                        await js.publish(
+                            row["subject"],
+                            bytes(row["payload"]),
+                            headers={"Nats-Msg-Id": str(row["event_id"])},
+                            timeout=5,
+                        )
+                    except NoStreamResponseError:
+                        # The audit service has not created the stream yet.
+                        await conn.execute(
+                            "UPDATE outbox SET attempts = attempts + 1 WHERE event_id = $1",
+                            row["event_id"],
+                        )
+                        log.warning("outbox_stream_missing", subject=row["subject"])
+                        return published
+                    await conn.execute("DELETE FROM outbox WHERE event_id = $1", row["event_id"])
+                    published += 1

@@ -1,0 +1,37 @@
+"""Starting and stopping a service process."""
+
+import asyncio
+import signal
+
+import grpc
+import structlog
+
+from services.common.mtls import ServiceCredentials
+
+log = structlog.get_logger(__name__)
+
+
+async def wait_for_stop_signal() -> None:
+    """Return once SIGINT or SIGTERM arrives."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def start_grpc_server(
+    register, servicer, *, address: str, credentials: ServiceCredentials
+) -> grpc.aio.Server:
+    """Serve ``servicer`` on ``address`` over mutual TLS only.
+
+    ``register`` is the generated ``add_<Name>Servicer_to_server`` function.
+    """
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 1 << 20)])
+    register(servicer, server)
+    port = server.add_secure_port(address, credentials.server_credentials())
+    if port == 0:
+        raise ValueError(f"cannot listen on {address}")
+    await server.start()
+    log.info("grpc_listening", address=address)
+    return server

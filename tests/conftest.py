@@ -1,0 +1,93 @@
+"""Fixtures shared by the whole suite.
+
+Tests talk to the real PostgreSQL and NATS servers of the machine
+(127.0.0.1:5432 and 127.0.0.1:4222 unless AECARO_TEST_DATABASE_ADMIN_URL /
+AECARO_TEST_NATS_URL say otherwise). Each test run gets its own database and
+its own JetStream stream and subject prefix, and removes them when it ends.
+"""
+
+import os
+import secrets
+import socket
+from pathlib import Path
+
+import asyncpg
+import nats
+import pytest
+
+from services.common.settings import PlatformSettings
+from services.devstack.migrate import migrate_all
+from services.devstack.pki import ensure_dev_pki
+
+ADMIN_URL = os.environ.get(
+    "AECARO_TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+NATS_URL = os.environ.get("AECARO_TEST_NATS_URL", "nats://127.0.0.1:4222")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    """A short random tag that names this run's database and stream."""
+    return secrets.token_hex(4)
+
+
+@pytest.fixture(scope="session")
+def pki_dir(tmp_path_factory) -> Path:
+    return ensure_dev_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+async def database_url(run_id):
+    name = f"aecaro_test_{run_id}"
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = ADMIN_URL.rsplit("/", 1)[0]
+    url = f"{base}/{name}"
+    await migrate_all(url)
+    yield url
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def audit_stream(run_id):
+    """(stream name, subject prefix) of this run; the stream is deleted afterwards."""
+    stream, prefix = f"AUDIT_TEST_{run_id}", f"audit_test_{run_id}"
+    yield stream, prefix
+    nc = await nats.connect(NATS_URL)
+    try:
+        js = nc.jetstream()
+        try:
+            await js.delete_stream(stream)
+        except nats.js.errors.NotFoundError:
+            pass
+    finally:
+        await nc.close()
+
+
+@pytest.fixture(scope="session")
+def platform_settings(database_url, audit_stream, pki_dir) -> PlatformSettings:
+    stream, prefix = audit_stream
+    return PlatformSettings(
+        database_url=database_url,
+        nats_url=NATS_URL,
+        audit_stream=stream,
+        audit_subject_prefix=prefix,
+        tls_dir=pki_dir,
+        identity_address=f"127.0.0.1:{free_port()}",
+        vault_address=f"127.0.0.1:{free_port()}",
+        executor_address=f"127.0.0.1:{free_port()}",
+        audit_address=f"127.0.0.1:{free_port()}",
+    )
