@@ -35,3 +35,20 @@ async def start_grpc_server(
     await server.start()
     log.info("grpc_listening", address=address)
     return server
+
+
+def run_service(name: str, settings, start) -> None:
+    """Entry point of ``python -m services.<name>``: log as JSON, start, serve
+    until SIGINT/SIGTERM, stop."""
+    from services.common.logs import configure_logging
+
+    configure_logging(name, settings.log_level)
+
+    async def main() -> None:
+        running = await start(settings)
+        log.info("service_started", name=name)
+        await wait_for_stop_signal()
+        log.info("service_stopping", name=name)
+        await running.stop()
+
+    asyncio.run(main())
