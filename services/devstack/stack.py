@@ -1,0 +1,109 @@
+"""Start the whole platform on one machine and stop it on Ctrl-C.
+
+Order: state folder, development PKI and keys, PostgreSQL, NATS, migrations,
+then the services (audit first so it creates the event stream, the gateway
+last). Each service is its own process, configured through the environment
+exactly as it would be in Kubernetes.
+"""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import structlog
+
+from services.common.waiting import wait_until
+from services.devstack.backing import ensure_database, ensure_nats
+from services.devstack.migrate import migrate_all
+from services.devstack.pki import ensure_dev_pki
+from services.identity.signing import create_signing_key_file
+from services.vault.keyring import create_keyring_file
+
+log = structlog.get_logger(__name__)
+
+START_ORDER = ("audit", "identity", "vault", "executor", "gateway")
+STOP_GRACE_SECONDS = 10
+
+
+def _service_environment(state_dir: Path, database_url: str, nats_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        AECARO_DATABASE_URL=database_url,
+        AECARO_NATS_URL=nats_url,
+        AECARO_TLS_DIR=str(state_dir / "pki"),
+        AECARO_IDENTITY_SIGNING_KEY_FILE=str(state_dir / "identity" / "signing-key.pem"),
+        AECARO_VAULT_KEYRING_FILE=str(state_dir / "vault" / "keyring.json"),
+    )
+    # The services need none of these, and a child should not inherit more
+    # credentials than it uses.
+    for name in ("DATABASE_URL", "NATS_URL"):
+        env.pop(name, None)
+    return env
+
+
+async def _gateway_answers(url: str, ca_file: Path) -> bool:
+    try:
+        async with httpx.AsyncClient(verify=str(ca_file), timeout=2) as client:
+            return (await client.get(f"{url}/healthz")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class Stack:
+    def __init__(self, state_dir: Path, *, gateway_port: int, nats_port: int):
+        self.state_dir = state_dir.resolve()
+        self.gateway_url = f"https://localhost:{gateway_port}"
+        self.nats_port = nats_port
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    async def start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        pki = ensure_dev_pki(self.state_dir / "pki")
+        create_signing_key_file(self.state_dir / "identity" / "signing-key.pem")
+        create_keyring_file(self.state_dir / "vault" / "keyring.json")
+
+        database_url = await ensure_database(self.state_dir)
+        nats_url, nats_process = await ensure_nats(self.state_dir, self.nats_port)
+        if nats_process:
+            self.processes["nats-server"] = nats_process
+        applied = await migrate_all(database_url)
+        log.info("migrations_applied", applied=applied)
+
+        env = _service_environment(self.state_dir, database_url, nats_url)
+        for service in START_ORDER:
+            self.processes[service] = subprocess.Popen(
+                [sys.executable, "-m", f"services.{service}"], env=env
+            )
+        await wait_until(
+            lambda: self._gateway_ready(pki / "ca.pem"), timeout=60, what="the gateway"
+        )
+
+    async def _gateway_ready(self, ca_file: Path) -> bool:
+        exited = {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}
+        if exited:
+            raise RuntimeError(f"services exited during start-up: {exited}")
+        return await _gateway_answers(self.gateway_url, ca_file)
+
+    def first_exited(self) -> str | None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                return name
+        return None
+
+    def stop(self) -> None:
+        """Stop the services in reverse order, then what backs them."""
+        for name in reversed(list(self.processes)):
+            process = self.processes[name]
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for name, process in self.processes.items():
+            try:
+                process.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                log.warning("service_killed", name=name)
+                process.kill()
+                process.wait()

@@ -1,0 +1,10 @@
+"""`python -m services.gateway`: serve the public API over HTTPS."""
+
+from services.common.logs import configure_logging
+from services.gateway.app import GatewaySettings
+from services.gateway.server import build_server
+
+if __name__ == "__main__":
+    settings = GatewaySettings()
+    configure_logging("gateway", settings.log_level)
+    build_server(settings).run()

@@ -1,0 +1,61 @@
+"""The public API as an ASGI application.
+
+Layers, outermost first: HSTS on every response; the body size limit; then
+FastAPI with its routes and the one JSON error shape.
+"""
+
+import contextlib
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.common.settings import PlatformSettings
+from services.gateway.auth import TokenVerifier
+from services.gateway.clients import InternalClients
+from services.gateway.errors import install_error_handlers
+from services.gateway.middleware.body_limit import BodyLimitMiddleware
+from services.gateway.middleware.hsts import HSTSMiddleware
+from services.gateway.routes import audit, auth, keys, runs, wellknown
+
+
+class GatewaySettings(PlatformSettings):
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8443
+    # Certificate and key of the public HTTPS endpoint; by default the
+    # development CA's localhost certificate.
+    gateway_tls_cert_file: Path | None = None
+    gateway_tls_key_file: Path | None = None
+    gateway_max_body_bytes: int = 128 * 1024
+
+    def public_tls_files(self) -> tuple[Path, Path]:
+        return (
+            self.gateway_tls_cert_file or self.tls_dir / "public-https.pem",
+            self.gateway_tls_key_file or self.tls_dir / "public-https.key",
+        )
+
+
+def create_api(settings: GatewaySettings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(api: FastAPI):
+        clients = InternalClients.connect(settings)
+        api.state.clients = clients
+        api.state.token_verifier = TokenVerifier(clients.identity)
+        yield
+        await clients.close()
+
+    api = FastAPI(
+        title="AECARO API",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(api)
+    for module in (wellknown, auth, keys, runs, audit):
+        api.include_router(module.router)
+    return api
+
+
+def create_app(settings: GatewaySettings):
+    api = create_api(settings)
+    return HSTSMiddleware(BodyLimitMiddleware(api, max_body_bytes=settings.gateway_max_body_bytes))

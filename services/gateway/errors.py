@@ -1,0 +1,85 @@
+"""One error shape for the whole public API.
+
+Every failure is ``{"error": {"code": "...", "message": "..."}}`` with a 4xx
+for the caller's mistakes and a 5xx only for the platform's own. Messages
+never echo the submitted value: it could be a password or a key.
+"""
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    411: "length_required",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "too_many_requests",
+}
+
+
+class ApiError(Exception):
+    """Raised by route code to answer with a JSON error."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+def error_response(status: int, code: str, message: str, headers=None) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
+
+
+def _describe_validation_error(error: dict) -> str:
+    # loc is like ("body", "email"); msg is pydantic's text, which names the
+    # rule broken and not the value (the "input" member is never used).
+    where = ".".join(str(part) for part in error.get("loc", ())[1:]) or "body"
+    return f"{where}: {error.get('msg', 'invalid value')}"
+
+
+async def _on_api_error(_request: Request, exc: ApiError):
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+
+async def _on_http_exception(_request: Request, exc: StarletteHTTPException):
+    code = _STATUS_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
+
+
+async def _on_validation_error(_request: Request, exc: RequestValidationError):
+    errors = exc.errors()
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return error_response(400, "malformed_json", "request body is not valid JSON")
+    message = "; ".join(_describe_validation_error(error) for error in errors[:5])
+    return error_response(422, "invalid_request", message)
+
+
+async def _on_unexpected(_request: Request, exc: Exception):
+    # Logged once here, with the traceback; the client learns nothing more.
+    log.error("unhandled_error", exc_info=exc)
+    return error_response(500, "internal", "internal error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(Exception, _on_unexpected)

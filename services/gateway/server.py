@@ -1,0 +1,38 @@
+"""Serving the gateway over HTTPS only: TLS 1.2 at least, TLS 1.3 offered."""
+
+import ssl
+
+import uvicorn
+
+from services.gateway.app import GatewaySettings, create_app
+
+# For TLS 1.2 clients: forward-secret AEAD suites only. TLS 1.3 suites are
+# all acceptable and not affected by set_ciphers.
+_TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
+def public_tls_context(cert_file, key_file) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.maximum_version = ssl.TLSVersion.MAXIMUM_SUPPORTED
+    context.set_ciphers(_TLS12_CIPHERS)
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    context.set_alpn_protocols(["http/1.1"])
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+def build_server(settings: GatewaySettings) -> uvicorn.Server:
+    cert_file, key_file = settings.public_tls_files()
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        ssl_context_factory=lambda _config, _default: public_tls_context(cert_file, key_file),
+        log_config=None,  # our JSON logging is already configured
+        server_header=False,
+        proxy_headers=False,
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 * 1024,  # caps request line + headers
+    )
+    return uvicorn.Server(config)
