@@ -42,18 +42,17 @@ def pki_dir(tmp_path_factory) -> Path:
     return ensure_dev_pki(tmp_path_factory.mktemp("pki"))
 
 
-@pytest.fixture(scope="session")
-async def database_url(run_id):
-    name = f"aecaro_test_{run_id}"
+async def create_database(name: str) -> str:
+    """Create an empty database on the test server; returns its URL."""
     admin = await asyncpg.connect(ADMIN_URL)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    base = ADMIN_URL.rsplit("/", 1)[0]
-    url = f"{base}/{name}"
-    await migrate_all(url)
-    yield url
+    return f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+
+
+async def drop_database(name: str) -> None:
     admin = await asyncpg.connect(ADMIN_URL)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -61,20 +60,31 @@ async def database_url(run_id):
         await admin.close()
 
 
+async def delete_stream(stream: str) -> None:
+    nc = await nats.connect(NATS_URL)
+    try:
+        await nc.jetstream().delete_stream(stream)
+    except nats.js.errors.NotFoundError:
+        pass
+    finally:
+        await nc.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url(run_id):
+    name = f"aecaro_test_{run_id}"
+    url = await create_database(name)
+    await migrate_all(url)
+    yield url
+    await drop_database(name)
+
+
 @pytest.fixture(scope="session")
 async def audit_stream(run_id):
     """(stream name, subject prefix) of this run; the stream is deleted afterwards."""
     stream, prefix = f"AUDIT_TEST_{run_id}", f"audit_test_{run_id}"
     yield stream, prefix
-    nc = await nats.connect(NATS_URL)
-    try:
-        js = nc.jetstream()
-        try:
-            await js.delete_stream(stream)
-        except nats.js.errors.NotFoundError:
-            pass
-    finally:
-        await nc.close()
+    await delete_stream(stream)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,106 @@
+"""The whole platform, started the way `make run` starts it, for end-to-end tests.
+
+The launcher (`python -m services.devstack`) runs as a subprocess with its own
+state folder, its own database and stream on the machine's PostgreSQL and
+NATS, and free ports. Everything every process prints goes to one log file,
+which the leak tests read line by line.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.common.waiting import wait_until
+from tests.conftest import NATS_URL, create_database, delete_stream, drop_database, free_port
+
+
+@dataclass
+class RunningPlatform:
+    url: str
+    ca_file: Path
+    log_file: Path
+    process: subprocess.Popen
+    # Every response body the tests saw with a 4xx/5xx status, for leak scans.
+    error_bodies: list[str] = field(default_factory=list)
+
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+        async def remember_errors(response: httpx.Response):
+            if response.status_code >= 400:
+                await response.aread()
+                self.error_bodies.append(response.text)
+
+        return httpx.AsyncClient(
+            base_url=self.url,
+            verify=str(self.ca_file),
+            headers=headers,
+            timeout=30,
+            event_hooks={"response": [remember_errors]},
+        )
+
+    def log_lines(self) -> list[str]:
+        return self.log_file.read_text(errors="replace").splitlines()
+
+
+@pytest.fixture(scope="session")
+async def running_platform(run_id, tmp_path_factory):
+    database = f"aecaro_e2e_{run_id}"
+    stream = f"AUDIT_E2E_{run_id}"
+    database_url = await create_database(database)
+    state_dir = tmp_path_factory.mktemp("state")
+    log_file = state_dir / "platform.log"
+    gateway_port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "NATS_URL": NATS_URL,
+        "AECARO_STATE_DIR": str(state_dir),
+        "AECARO_GATEWAY_PORT": str(gateway_port),
+        "AECARO_AUDIT_STREAM": stream,
+        "AECARO_AUDIT_SUBJECT_PREFIX": f"audit_e2e_{run_id}",
+        "AECARO_IDENTITY_ADDRESS": f"127.0.0.1:{free_port()}",
+        "AECARO_VAULT_ADDRESS": f"127.0.0.1:{free_port()}",
+        "AECARO_EXECUTOR_ADDRESS": f"127.0.0.1:{free_port()}",
+        "AECARO_AUDIT_ADDRESS": f"127.0.0.1:{free_port()}",
+        "AECARO_EXECUTOR_RUN_TIMEOUT_SECONDS": "20",
+    }
+    with open(log_file, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.devstack"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    async def launcher_is_up():
+        if process.poll() is not None:
+            raise RuntimeError(f"launcher exited:\n{log_file.read_text()[-4000:]}")
+        return "AECARO is up" in log_file.read_text(errors="replace")
+
+    platform = RunningPlatform(
+        url=f"https://localhost:{gateway_port}",
+        ca_file=state_dir / "pki" / "ca.pem",
+        log_file=log_file,
+        process=process,
+    )
+    try:
+        await wait_until(launcher_is_up, timeout=120, what="the platform to start")
+        yield platform
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        await drop_database(database)
+        await delete_stream(stream)

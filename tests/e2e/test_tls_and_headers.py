@@ -1,0 +1,78 @@
+"""The gateway speaks HTTPS only: TLS 1.2 at least, 1.3 offered, HSTS always."""
+
+import asyncio
+import socket
+import ssl
+from urllib.parse import urlparse
+
+import pytest
+
+HSTS = "max-age=63072000; includeSubDomains"
+
+
+def _handshake(platform, configure) -> str:
+    """Connect with a client context shaped by ``configure``; returns the version."""
+    address = urlparse(platform.url)
+    context = ssl.create_default_context(cafile=str(platform.ca_file))
+    configure(context)
+    with socket.create_connection((address.hostname, address.port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname=address.hostname) as tls:
+            return tls.version()
+
+
+def _only(version):
+    def configure(context):
+        # Lowered security level so the client is able to offer old versions
+        # at all: the refusal must come from the server.
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        context.minimum_version = version
+        context.maximum_version = version
+
+    return configure
+
+
+async def test_tls_13_is_negotiated_by_default(running_platform):
+    version = await asyncio.to_thread(_handshake, running_platform, lambda context: None)
+    assert version == "TLSv1.3"
+
+
+async def test_tls_12_is_accepted(running_platform):
+    version = await asyncio.to_thread(_handshake, running_platform, _only(ssl.TLSVersion.TLSv1_2))
+    assert version == "TLSv1.2"
+
+
+@pytest.mark.parametrize("old", [ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1])
+async def test_older_tls_is_refused_by_the_server(running_platform, old):
+    with pytest.raises(ssl.SSLError) as refused:
+        await asyncio.to_thread(_handshake, running_platform, _only(old))
+    # The server's alert, not the client failing to offer the version.
+    assert "NO_PROTOCOLS_AVAILABLE" not in str(refused.value)
+    assert "VERSION" in refused.value.reason or "ALERT" in refused.value.reason
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("GET", "/healthz", None, 200),
+        ("GET", "/no/such/route", None, 404),
+        ("GET", "/v1/keys", None, 401),
+        ("DELETE", "/v1/auth/signup", None, 405),
+        ("POST", "/v1/auth/signup", {"email": 1}, 422),
+        ("POST", "/v1/auth/login", {"email": "a@b.co", "password": "wrong password"}, 401),
+    ],
+)
+async def test_every_response_carries_hsts(running_platform, method, path, body, status):
+    async with running_platform.client() as api:
+        response = await api.request(method, path, json=body)
+    assert response.status_code == status
+    assert response.headers["strict-transport-security"] == HSTS
+
+
+async def test_oversized_body_is_refused_with_hsts(running_platform):
+    async with running_platform.client() as api:
+        response = await api.post(
+            "/v1/auth/signup", content=b"x" * (1024 * 1024), headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert response.headers["strict-transport-security"] == HSTS
