@@ -74,14 +74,22 @@ class OutboxRelay:
 
     async def _jetstream(self):
         if self._nc is None or self._nc.is_closed:
-            self._nc = await nats.connect(
-                self._nats_url, connect_timeout=2, max_reconnect_attempts=-1
+            # Bounded, so a pass never hangs on a NATS that is away; the next
+            # pass tries again. Once connected, the client reconnects by itself.
+            self._nc = await asyncio.wait_for(
+                nats.connect(self._nats_url, connect_timeout=2, max_reconnect_attempts=-1),
+                timeout=10,
             )
         return self._nc.jetstream()
 
     async def publish_pending(self) -> int:
         """Publish what is pending now; returns how many events went out."""
         published = 0
+        if not await self._pool.fetchval("SELECT EXISTS (SELECT 1 FROM outbox)"):
+            return published
+        # Connect before taking row locks: no transaction waits on the network
+        # for anything but a publish, which has its own timeout.
+        js = await self._jetstream()
         while True:
             async with self._pool.acquire() as conn, conn.transaction():
                 rows = await conn.fetch(
@@ -91,7 +99,6 @@ class OutboxRelay:
                 )
                 if not rows:
                     return published
-                js = await self._jetstream()
                 for row in rows:
                     try:
                         await js.publish(
