@@ -1,0 +1,185 @@
+"""Events travel from JetStream into the chain: published, relayed, repeated, malformed."""
+
+import json
+import uuid
+
+import structlog
+
+from services.audit import service, store
+from services.audit.consumer import AuditConsumer
+from services.common.database import OUTBOX_MIGRATIONS
+from services.common.events import new_event, subject_for
+from services.common.outbox import OutboxRelay, enqueue
+from services.common.waiting import wait_until
+from tests.audit.conftest import (
+    delete_stream,
+    derived_settings,
+    drop_schema,
+    scratch_schema,
+    stored_count,
+)
+
+WAIT = 20
+
+
+def an_event(subject_id="user-consumer", **data):
+    return new_event(
+        type="user.logged_in",
+        service="identity",
+        actor_id=subject_id,
+        subject_id=subject_id,
+        data=data,
+    )
+
+
+async def publish(js, prefix, event, *, msg_id=True):
+    headers = {"Nats-Msg-Id": str(event.event_id)} if msg_id else None
+    return await js.publish(subject_for(prefix, event), event.to_json(), headers=headers)
+
+
+async def wait_stored(pool, event):
+    await wait_until(lambda: stored_count(pool, event), timeout=WAIT, what="event stored")
+
+
+async def test_published_event_is_stored(audit_service, js, audit_pool, audit_stream):
+    _stream, prefix = audit_stream
+    event = an_event(method="password")
+    await publish(js, prefix, event)
+    await wait_stored(audit_pool, event)
+    row = await audit_pool.fetchrow("SELECT * FROM events WHERE event_id = $1", event.event_id)
+    assert (row["type"], row["service"], row["actor_id"], row["subject_id"]) == (
+        "user.logged_in",
+        "identity",
+        "user-consumer",
+        "user-consumer",
+    )
+    assert row["occurred_at"] == event.occurred_at
+    assert row["data"] == '{"method":"password"}'
+
+
+async def test_event_relayed_from_an_outbox_is_stored(
+    audit_service, audit_pool, database_url, platform_settings
+):
+    schema, pool = await scratch_schema(database_url, [OUTBOX_MIGRATIONS])
+    relay = OutboxRelay(pool, platform_settings.nats_url)
+    try:
+        event = an_event(via="outbox")
+        async with pool.acquire() as conn, conn.transaction():
+            await enqueue(conn, event, subject_prefix=platform_settings.audit_subject_prefix)
+        await relay.start()
+        relay.wake()
+        await wait_stored(audit_pool, event)
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    finally:
+        await relay.stop()
+        await pool.close()
+        await drop_schema(database_url, schema)
+
+
+async def test_same_event_published_twice_is_stored_once(
+    audit_service, js, audit_pool, audit_stream
+):
+    _stream, prefix = audit_stream
+    event = an_event(attempt="twice")
+    first = await publish(js, prefix, event)
+    again = await publish(js, prefix, event)
+    # JetStream's duplicate window drops the second copy ...
+    assert again.duplicate is True and again.seq == first.seq
+    # ... and a copy without a message id, which JetStream keeps, is dropped by the store.
+    await publish(js, prefix, event, msg_id=False)
+    later = an_event(attempt="after")
+    await publish(js, prefix, later)
+    await wait_stored(audit_pool, later)
+    assert await stored_count(audit_pool, event) == 1
+
+
+async def test_malformed_messages_are_skipped_and_not_logged(
+    audit_service, js, audit_pool, audit_stream
+):
+    stream, prefix = audit_stream
+    marker = "do-not-log-" + uuid.uuid4().hex
+    naive = json.loads(an_event().to_json())
+    naive["occurred_at"] = "2024-01-01T12:00:00"
+    naive["data"] = {"marker": marker}
+    payloads = [
+        f"{{not json {marker}".encode(),
+        json.dumps({"event_id": "nope", "marker": marker}).encode(),
+        json.dumps(naive).encode(),
+        b"\xff\xfe" + marker.encode(),
+    ]
+    valid = an_event(after="malformed")
+    with structlog.testing.capture_logs() as logs:
+        for payload in payloads:
+            await js.publish(f"{prefix}.identity.user.logged_in", payload)
+        await publish(js, prefix, valid)
+        await wait_stored(audit_pool, valid)
+    malformed = [entry for entry in logs if entry["event"] == "audit_event_malformed"]
+    assert len(malformed) == len(payloads)
+    assert marker not in repr(logs)
+    assert (
+        await audit_pool.fetchval(
+            "SELECT count(*) FROM events WHERE data LIKE '%' || $1 || '%'", marker
+        )
+        == 0
+    )
+
+    async def nothing_left():
+        info = await js.consumer_info(stream, audit_service.settings.audit_consumer)
+        return info.num_pending == 0 and info.num_ack_pending == 0
+
+    # Terminated, not waiting for redelivery: nothing blocks later events.
+    await wait_until(nothing_left, timeout=WAIT, what="malformed messages settled")
+
+
+async def test_event_published_before_the_service_first_starts_is_stored(
+    js, audit_pool, platform_settings
+):
+    settings = derived_settings(platform_settings, "early")
+    await js.add_stream(name=settings.audit_stream, subjects=[f"{settings.audit_subject_prefix}.>"])
+    try:
+        event = an_event(published="before start")
+        await publish(js, settings.audit_subject_prefix, event)
+        running = await service.start(settings)
+        try:
+            await wait_stored(audit_pool, event)
+            info = await js.stream_info(settings.audit_stream)
+            # The audit service widened the stream it found to de-duplicate.
+            assert info.config.duplicate_window == settings.audit_duplicate_window_seconds
+        finally:
+            await running.stop()
+    finally:
+        await delete_stream(platform_settings.nats_url, settings.audit_stream)
+
+
+async def test_failed_append_is_retried_until_stored(chain_pool, js, platform_settings):
+    settings = derived_settings(platform_settings, "retry", audit_retry_delay_seconds=0.2)
+    consumer = AuditConsumer(chain_pool, settings, fetch_timeout=1)
+    await consumer.start()
+    try:
+        # The database "fails": the chain head cannot be found.
+        await chain_pool.execute("ALTER TABLE chain_head RENAME TO chain_head_away")
+        event = an_event(retried="yes")
+        with structlog.testing.capture_logs() as logs:
+            await publish(js, settings.audit_subject_prefix, event)
+
+            async def append_failed():
+                return any(entry["event"] == "audit_append_failed" for entry in logs)
+
+            await wait_until(append_failed, timeout=WAIT, what="a failed append")
+        assert await stored_count(chain_pool, event) == 0
+        await chain_pool.execute("ALTER TABLE chain_head_away RENAME TO chain_head")
+        await wait_stored(chain_pool, event)
+        assert (await store.verify_all(chain_pool)).intact is True
+    finally:
+        await consumer.stop()
+        await delete_stream(platform_settings.nats_url, settings.audit_stream)
+
+
+async def test_chain_written_by_the_service_verifies(audit_service, js, audit_pool, audit_stream):
+    _stream, prefix = audit_stream
+    event = an_event(check="chain")
+    await publish(js, prefix, event)
+    await wait_stored(audit_pool, event)
+    report = await store.verify_all(audit_pool)
+    assert report.intact is True
+    assert report.checked >= 1
