@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+from opentelemetry.trace import SpanKind
 
 from services.common.settings import SERVICE_NAMES
+from services.common.tracing import tracer
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,13 @@ def allow_callers(*services: str):
     def decorate(method):
         @functools.wraps(method)
         async def guarded(self, request, context):
-            if caller_of(context) not in services:
-                await context.abort(grpc.StatusCode.PERMISSION_DENIED, "caller not allowed")
-            return await method(self, request, context)
+            caller = caller_of(context)
+            span_name = f"{type(self).__name__}/{method.__name__}"
+            with tracer().start_as_current_span(span_name, kind=SpanKind.SERVER) as span:
+                span.set_attribute("rpc.caller", caller or "unknown")
+                if caller not in services:
+                    await context.abort(grpc.StatusCode.PERMISSION_DENIED, "caller not allowed")
+                return await method(self, request, context)
 
         return guarded
 

@@ -41,8 +41,10 @@ def run_service(name: str, settings, start) -> None:
     """Entry point of ``python -m services.<name>``: log as JSON, start, serve
     until SIGINT/SIGTERM, stop."""
     from services.common.logs import configure_logging
+    from services.common.tracing import configure_tracing
 
     configure_logging(name, settings.log_level)
+    configure_tracing(name, settings.trace_dir)
 
     async def main() -> None:
         running = await start(settings)

@@ -34,6 +34,9 @@ class PlatformSettings(BaseSettings):
     executor_address: str = "127.0.0.1:50053"
     audit_address: str = "127.0.0.1:50054"
 
+    # When set, finished trace spans are written here as JSON lines.
+    trace_dir: Path | None = None
+
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 
     def address_of(self, service: str) -> str:

@@ -1,6 +1,7 @@
 """The public API as an ASGI application.
 
-Layers, outermost first: HSTS on every response; the body size limit; then
+Layers, outermost first: HSTS on every response; a trace span per request;
+the body size limit; then
 FastAPI with its routes and the one JSON error shape.
 """
 
@@ -15,6 +16,7 @@ from services.gateway.clients import InternalClients
 from services.gateway.errors import install_error_handlers
 from services.gateway.middleware.body_limit import BodyLimitMiddleware
 from services.gateway.middleware.hsts import HSTSMiddleware
+from services.gateway.middleware.tracing import TracingMiddleware
 from services.gateway.routes import audit, auth, keys, runs, wellknown
 
 
@@ -58,4 +60,5 @@ def create_api(settings: GatewaySettings) -> FastAPI:
 
 def create_app(settings: GatewaySettings):
     api = create_api(settings)
-    return HSTSMiddleware(BodyLimitMiddleware(api, max_body_bytes=settings.gateway_max_body_bytes))
+    limited = BodyLimitMiddleware(api, max_body_bytes=settings.gateway_max_body_bytes)
+    return HSTSMiddleware(TracingMiddleware(limited))

@@ -48,6 +48,14 @@ class RunningPlatform:
     def log_lines(self) -> list[str]:
         return self.log_file.read_text(errors="replace").splitlines()
 
+    def span_lines(self) -> list[str]:
+        """Every finished trace span of every service, one JSON document a line."""
+        return [
+            line
+            for path in sorted((self.log_file.parent / "traces").glob("*.jsonl"))
+            for line in path.read_text(errors="replace").splitlines()
+        ]
+
 
 @pytest.fixture(scope="session")
 async def running_platform(run_id, tmp_path_factory):
@@ -70,6 +78,7 @@ async def running_platform(run_id, tmp_path_factory):
         "AECARO_EXECUTOR_ADDRESS": f"127.0.0.1:{free_port()}",
         "AECARO_AUDIT_ADDRESS": f"127.0.0.1:{free_port()}",
         "AECARO_EXECUTOR_RUN_TIMEOUT_SECONDS": "20",
+        "AECARO_TRACE_DIR": str(state_dir / "traces"),
     }
     with open(log_file, "wb") as log:
         process = subprocess.Popen(

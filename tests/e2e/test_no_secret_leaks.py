@@ -1,5 +1,6 @@
 """Plant a recognisable fake key and password, run the main job, and look for
-them in every log line every process printed and in every error body."""
+them in every log line every process printed, every trace span and every
+error body."""
 
 import json
 import secrets
@@ -12,7 +13,7 @@ from tests.e2e.flows import (
 )
 
 
-async def test_no_plaintext_key_or_password_in_logs_or_error_bodies(running_platform):
+async def test_no_plaintext_key_or_password_in_logs_spans_or_error_bodies(running_platform):
     canary_password = "canary-password-" + secrets.token_hex(8)
     canary_key = "sk-canary-" + secrets.token_hex(16)
 
@@ -32,9 +33,13 @@ async def test_no_plaintext_key_or_password_in_logs_or_error_bodies(running_plat
         await api.post("/v1/keys", json={"provider": "bad provider", "label": "x", "secret": canary_key})
 
     lines = running_platform.log_lines()
+    spans = running_platform.span_lines()
     assert len(lines) > 20  # the services did log
+    span_names = {json.loads(span)["name"] for span in spans}
+    assert {"HTTP POST", "VaultServicer/DecryptKey"} <= span_names  # and did trace
     for canary in (canary_password, canary_key, canary_key[:-4]):
         assert not [line for line in lines if canary in line]
+        assert not [span for span in spans if canary in span]
         assert not [body for body in running_platform.error_bodies if canary in body]
     assert running_platform.error_bodies  # the failure paths above were exercised
 
