@@ -49,8 +49,10 @@ def run_service(name: str, settings, start) -> None:
     async def main() -> None:
         running = await start(settings)
         log.info("service_started", name=name)
-        await wait_for_stop_signal()
-        log.info("service_stopping", name=name)
-        await running.stop()
+        try:
+            await wait_for_stop_signal()
+            log.info("service_stopping", name=name)
+        finally:
+            await running.stop()
 
     asyncio.run(main())
