@@ -7,6 +7,7 @@ user's audit trail. Only the key's last four characters are ever printed.
 
 import os
 import secrets
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -38,7 +39,8 @@ def main() -> None:
     password = secrets.token_urlsafe(18)
     fake_key = "sk-demo-" + secrets.token_urlsafe(24)
 
-    with httpx.Client(base_url=base, verify=str(ca_file), timeout=15) as api:
+    tls = ssl.create_default_context(cafile=str(ca_file))
+    with httpx.Client(base_url=base, verify=tls, timeout=15) as api:
         user = _check(api.post("/v1/auth/signup", json={"email": email, "password": password}), 201)
         print(f"signed up {user['email']} as {user['user_id']}")
         tokens = _check(api.post("/v1/auth/login", json={"email": email, "password": password}), 200)

@@ -9,6 +9,7 @@ exactly as it would be in Kubernetes.
 import asyncio
 import os
 import signal
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,11 @@ def _service_environment(state_dir: Path, database_url: str, nats_url: str) -> d
         AECARO_TLS_DIR=str(state_dir / "pki"),
         AECARO_IDENTITY_SIGNING_KEY_FILE=str(state_dir / "identity" / "signing-key.pem"),
         AECARO_VAULT_KEYRING_FILE=str(state_dir / "vault" / "keyring.json"),
+        # gRPC's C core writes plain-text lines to stderr at INFO level (for
+        # instance on every fork of a sandbox); keep it to errors, and skip its
+        # fork handlers: children exec bwrap at once and never use gRPC.
+        GRPC_VERBOSITY=os.environ.get("GRPC_VERBOSITY", "ERROR"),
+        GRPC_ENABLE_FORK_SUPPORT="false",
     )
     # The services need none of these, and a child should not inherit more
     # credentials than it uses.
@@ -47,7 +53,8 @@ def _service_environment(state_dir: Path, database_url: str, nats_url: str) -> d
 
 async def _gateway_answers(url: str, ca_file: Path) -> bool:
     try:
-        async with httpx.AsyncClient(verify=str(ca_file), timeout=2) as client:
+        context = ssl.create_default_context(cafile=str(ca_file))
+        async with httpx.AsyncClient(verify=context, timeout=2) as client:
             return (await client.get(f"{url}/healthz")).status_code == 200
     except httpx.HTTPError:
         return False

@@ -8,6 +8,7 @@ which the leak tests read line by line.
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ class RunningPlatform:
 
         return httpx.AsyncClient(
             base_url=self.url,
-            verify=str(self.ca_file),
+            verify=ssl.create_default_context(cafile=str(self.ca_file)),
             headers=headers,
             timeout=30,
             event_hooks={"response": [remember_errors]},

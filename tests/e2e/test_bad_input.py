@@ -83,10 +83,10 @@ async def test_unknown_or_malformed_key_id_is_404(running_platform, user, key_id
     _assert_error(response, 404, "not_found")
 
 
-@pytest.mark.parametrize("run_id", [NOT_A_UUID, UNKNOWN_UUID])
-async def test_unknown_or_malformed_run_id_is_404(running_platform, user, run_id):
+@pytest.mark.parametrize("unknown_run_id", [NOT_A_UUID, UNKNOWN_UUID])
+async def test_unknown_or_malformed_run_id_is_404(running_platform, user, unknown_run_id):
     async with running_platform.client(user.access_token) as api:
-        response = await api.get(f"/v1/runs/{run_id}")
+        response = await api.get(f"/v1/runs/{unknown_run_id}")
     _assert_error(response, 404, "not_found")
 
 

@@ -45,9 +45,11 @@ async def test_tls_12_is_accepted(running_platform):
 async def test_older_tls_is_refused_by_the_server(running_platform, old):
     with pytest.raises(ssl.SSLError) as refused:
         await asyncio.to_thread(_handshake, running_platform, _only(old))
-    # The server's alert, not the client failing to offer the version.
-    assert "NO_PROTOCOLS_AVAILABLE" not in str(refused.value)
-    assert "VERSION" in refused.value.reason or "ALERT" in refused.value.reason
+    # The server's refusal (a protocol-version alert, or for TLS 1.0 a closed
+    # connection), not the client failing to offer the version at all.
+    reason = refused.value.reason or ""
+    assert "NO_PROTOCOLS_AVAILABLE" not in reason
+    assert any(word in reason for word in ("VERSION", "ALERT", "EOF")), reason
 
 
 @pytest.mark.parametrize(
