@@ -122,11 +122,8 @@ class RunManager:
         return record
 
     async def recover_interrupted(self) -> int:
-        """Mark runs a previous process left "running" as "error"; call before serving.
-
-        Assumes one executor process per database schema: a second replica would
-        mark the first one's live runs as interrupted.
-        """
+        """Mark runs a previous process of this runner name left "running" as
+        "error"; call before serving. Other replicas' runs are left alone."""
         records = await self._store.fail_interrupted(INTERRUPTED_BY_RESTART)
         if records:
             self._events_committed()

@@ -119,7 +119,7 @@ class SandboxLimits:
     def from_settings(cls, settings) -> "SandboxLimits":
         """From ``ExecutorSettings``."""
         return cls(
-            timeout_seconds=settings.executor_timeout_seconds,
+            timeout_seconds=settings.executor_run_timeout_seconds,
             output_limit_bytes=settings.executor_output_limit_bytes,
             memory_limit_bytes=settings.executor_memory_limit_bytes,
             file_size_limit_bytes=settings.executor_file_size_limit_bytes,

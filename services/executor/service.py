@@ -101,7 +101,11 @@ async def start(settings: ExecutorSettings, *, sandbox: Sandbox | None = None) -
     try:
         await relay.start()
         runs = RunManager(
-            RunStore(pool, subject_prefix=settings.audit_subject_prefix),
+            RunStore(
+                pool,
+                subject_prefix=settings.audit_subject_prefix,
+                runner=settings.executor_instance_name,
+            ),
             VaultKeyClient(vault_channel),
             sandbox,
             max_concurrent_runs=settings.executor_max_concurrent_runs,

@@ -1,9 +1,10 @@
 """The executor's settings: the platform's, plus how agent sandboxes are run.
 
-Each field maps to an ``AECARO_EXECUTOR_*`` variable (``executor_timeout_seconds``
-is ``AECARO_EXECUTOR_TIMEOUT_SECONDS``).
+Each field maps to an ``AECARO_EXECUTOR_*`` variable (``executor_run_timeout_seconds``
+is ``AECARO_EXECUTOR_RUN_TIMEOUT_SECONDS``).
 """
 
+import socket
 from pathlib import Path
 
 from pydantic import Field
@@ -20,7 +21,7 @@ class ExecutorSettings(PlatformSettings):
     executor_python_path: Path = Path("/usr/bin/python3")
 
     # Wall-clock limit of one run; the whole sandbox is killed when it is reached.
-    executor_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    executor_run_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Combined stdout+stderr kept per run; the rest is read and dropped. At most
     # 1 MiB, so that a Run stays well within gRPC message limits.
     executor_output_limit_bytes: int = Field(default=64 * 1024, ge=1024, le=_MIB)
@@ -38,6 +39,13 @@ class ExecutorSettings(PlatformSettings):
     executor_sandbox_gid: int = Field(default=65534, ge=1)
     # util-linux's setpriv makes that switch before bwrap starts.
     executor_setpriv_path: Path = Path("/usr/bin/setpriv")
+
+    # This process's name on the runs it executes (the pod name in Kubernetes). At
+    # start, runs left "running" under this name are marked interrupted; a name
+    # must therefore belong to one process at a time.
+    executor_instance_name: str = Field(
+        default_factory=socket.gethostname, min_length=1, max_length=253
+    )
 
     # Runs executing at once; further runs wait for a free slot.
     executor_max_concurrent_runs: int = Field(default=4, ge=1, le=256)

@@ -49,9 +49,11 @@ def _finished_event(record: RunRecord):
 
 
 class RunStore:
-    def __init__(self, pool: asyncpg.Pool, *, subject_prefix: str):
+    def __init__(self, pool: asyncpg.Pool, *, subject_prefix: str, runner: str):
+        """``runner``: this process's name, recorded on the runs it starts."""
         self._pool = pool
         self._subject_prefix = subject_prefix
+        self._runner = runner
 
     async def insert_running(
         self, *, run_id: uuid.UUID, owner_id: str, key_id: uuid.UUID
@@ -59,13 +61,15 @@ class RunStore:
         """Record a run that starts now, with its run.started event."""
         async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                "INSERT INTO runs (run_id, owner_id, key_id, status) VALUES ($1, $2, $3, $4)"
+                "INSERT INTO runs (run_id, owner_id, key_id, status, runner)"
+                " VALUES ($1, $2, $3, $4, $5)"
                 " RETURNING run_id, owner_id, key_id, status, exit_code, output,"
                 " created_at, finished_at",
                 run_id,
                 owner_id,
                 key_id,
                 RunStatus.RUNNING.value,
+                self._runner,
             )
             record = _record(row)
             event = new_event(
@@ -104,16 +108,17 @@ class RunStore:
         return record
 
     async def fail_interrupted(self, message: str) -> list[RunRecord]:
-        """Mark every run still "running" as "error": its process is gone."""
+        """Mark as "error" the runs this runner left "running": its process is gone."""
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 "UPDATE runs SET status = $1, output = $2, finished_at = now()"
-                " WHERE status = $3"
+                " WHERE status = $3 AND runner = $4"
                 " RETURNING run_id, owner_id, key_id, status, exit_code, output,"
                 " created_at, finished_at",
                 RunStatus.ERROR.value,
                 message,
                 RunStatus.RUNNING.value,
+                self._runner,
             )
             records = [_record(row) for row in rows]
             for record in records:

@@ -23,7 +23,13 @@ def executor_settings_from(platform_settings, **overrides) -> ExecutorSettings:
     # cannot publish the executor's events and the tests find them in the outbox
     # even when another suite has created this run's audit stream.
     values["audit_subject_prefix"] = f"{platform_settings.audit_subject_prefix}_executor"
-    values.update(executor_timeout_seconds=20, executor_output_limit_bytes=OUTPUT_LIMIT)
+    values.update(
+        executor_run_timeout_seconds=20,
+        executor_output_limit_bytes=OUTPUT_LIMIT,
+        # Each test executor is a "process" of its own: at start it only marks as
+        # interrupted the runs a previous process of the same name left running.
+        executor_instance_name=f"test-executor-{secrets.token_hex(4)}",
+    )
     values.update(overrides)
     return ExecutorSettings(**values)
 
@@ -49,7 +55,7 @@ def sandbox_with(settings: ExecutorSettings, host_user) -> BubblewrapSandbox:
 )
 def sandbox(request) -> BubblewrapSandbox:
     settings = ExecutorSettings(
-        executor_timeout_seconds=20, executor_output_limit_bytes=OUTPUT_LIMIT
+        executor_run_timeout_seconds=20, executor_output_limit_bytes=OUTPUT_LIMIT
     )
     return sandbox_with(settings, request.param)
 
@@ -112,10 +118,3 @@ async def executor_pool(database_url):
     pool = await create_pool(database_url, "executor")
     yield pool
     await pool.close()
-
-
-@pytest.fixture
-async def idle_executor(executor):
-    """The shared executor with no run in flight (for tests that start another one)."""
-    await executor.runs.wait_idle()
-    return executor

@@ -258,7 +258,7 @@ async def test_callers_other_than_the_gateway_are_refused(
 
 
 async def test_vault_out_of_reach_is_unavailable(
-    idle_executor, platform_settings, pki_dir, executor_pool, owner_id, key_id
+    executor, platform_settings, pki_dir, executor_pool, owner_id, key_id
 ):
     async with another_executor(platform_settings, vault_address=f"127.0.0.1:{free_port()}") as (
         _svc,
@@ -273,29 +273,47 @@ async def test_vault_out_of_reach_is_unavailable(
     assert code == grpc.StatusCode.UNAVAILABLE
 
 
-async def test_runs_left_running_by_a_previous_process_become_errors(
-    idle_executor, platform_settings, executor_pool
-):
-    stale_owner, stale_run, stale_key = f"owner-{uuid.uuid4()}", uuid.uuid4(), uuid.uuid4()
-    await executor_pool.execute(
-        "INSERT INTO runs (run_id, owner_id, key_id, status) VALUES ($1, $2, $3, 'running')",
-        stale_run,
-        stale_owner,
-        stale_key,
+async def insert_running_run(pool, runner: str) -> uuid.UUID:
+    run_id = uuid.uuid4()
+    await pool.execute(
+        "INSERT INTO runs (run_id, owner_id, key_id, status, runner)"
+        " VALUES ($1, $2, $3, 'running', $4)",
+        run_id,
+        f"owner-{uuid.uuid4()}",
+        uuid.uuid4(),
+        runner,
     )
-    async with another_executor(platform_settings):
-        row = await executor_pool.fetchrow("SELECT * FROM runs WHERE run_id = $1", stale_run)
+    return run_id
+
+
+async def test_runs_left_running_by_a_previous_process_become_errors(
+    platform_settings, executor_pool
+):
+    settings = executor_settings_from(
+        platform_settings, executor_address=f"127.0.0.1:{free_port()}"
+    )
+    left_behind = await insert_running_run(executor_pool, settings.executor_instance_name)
+    other_replicas = await insert_running_run(executor_pool, "another-replica")
+
+    svc = await start(settings)
+    await svc.stop()
+
+    row = await executor_pool.fetchrow("SELECT * FROM runs WHERE run_id = $1", left_behind)
     assert row["status"] == "error"
     assert row["exit_code"] is None
     assert row["output"] == INTERRUPTED_BY_RESTART
     assert row["finished_at"] is not None
-    events = await events_of(executor_pool, str(stale_run))
+    events = await events_of(executor_pool, str(left_behind))
     assert [event["type"] for event in events] == ["run.finished"]
     assert events[0]["data"]["status"] == "error"
+    # Another replica's run is still its own business.
+    other = await executor_pool.fetchrow("SELECT * FROM runs WHERE run_id = $1", other_replicas)
+    assert other["status"] == "running"
+    await executor_pool.execute("DELETE FROM runs WHERE run_id = $1", other_replicas)
 
 
 async def test_stopping_kills_running_sandboxes_and_records_them(
-    idle_executor, platform_settings, pki_dir, executor_pool, owner_id, key_id
+    executor, platform_settings, pki_dir, executor_pool, owner_id, key_id
 ):
     settings = executor_settings_from(
         platform_settings, executor_address=f"127.0.0.1:{free_port()}"

@@ -398,7 +398,7 @@ async def test_nul_characters_in_output_are_replaced(sandbox):
 
 @pytest.mark.parametrize("host_user", [UNPRIVILEGED_HOST_USER, None])
 async def test_timeout_kills_every_process_of_the_sandbox(host_user):
-    sandbox = sandbox_with(ExecutorSettings(executor_timeout_seconds=1), host_user)
+    sandbox = sandbox_with(ExecutorSettings(executor_run_timeout_seconds=1), host_user)
     marker = f"agent-marker-{secrets.token_hex(8)}"
     result = await run_agent(
         sandbox,
