@@ -68,8 +68,12 @@ class OutboxRelay:
                 # NATS or PostgreSQL unavailable: rows stay in the outbox and the
                 # next pass tries again.
                 log.warning("outbox_publish_failed", exc_info=True)
+            # asyncio.timeout rather than wait_for: on Python 3.11 wait_for can
+            # swallow a cancellation that races with the wake-up, and stop()
+            # would then wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._idle_seconds)
+                async with asyncio.timeout(self._idle_seconds):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _jetstream(self):

@@ -27,7 +27,14 @@ async def start_grpc_server(
 
     ``register`` is the generated ``add_<Name>Servicer_to_server`` function.
     """
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 1 << 20)])
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", 1 << 20),
+            # gRPC sets SO_REUSEPORT by default, which lets a second process
+            # bind the same port and take a share of our callers. Refuse.
+            ("grpc.so_reuseport", 0),
+        ]
+    )
     register(servicer, server)
     port = server.add_secure_port(address, credentials.server_credentials())
     if port == 0:

@@ -12,9 +12,13 @@ from services.contracts import executor_pb2_grpc
 from services.executor.sandbox import BubblewrapSandbox, SandboxLimits
 from services.executor.service import start
 from services.executor.settings import ExecutorSettings
+from tests.conftest import free_port
 from tests.executor.fake_vault import FakeVault, start_fake_vault
 
 OUTPUT_LIMIT = 4096
+
+
+FAKE_VAULT_ADDRESS = f"127.0.0.1:{free_port()}"
 
 
 def executor_settings_from(platform_settings, **overrides) -> ExecutorSettings:
@@ -29,6 +33,9 @@ def executor_settings_from(platform_settings, **overrides) -> ExecutorSettings:
         # Each test executor is a "process" of its own: at start it only marks as
         # interrupted the runs a previous process of the same name left running.
         executor_instance_name=f"test-executor-{secrets.token_hex(4)}",
+        # The fake vault has an address of its own: the real vault's tests use
+        # platform_settings.vault_address, and two servers may not share a port.
+        vault_address=FAKE_VAULT_ADDRESS,
     )
     values.update(overrides)
     return ExecutorSettings(**values)
