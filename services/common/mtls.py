@@ -7,6 +7,7 @@ PERMISSION_DENIED before the method body runs.
 """
 
 import functools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,12 @@ from opentelemetry.trace import SpanKind
 
 from services.common.settings import SERVICE_NAMES
 from services.common.tracing import tracer
+
+# A call made while the peer is (re)starting waits for it, within the call's
+# deadline, instead of failing at once: services start in any order.
+_CHANNEL_SERVICE_CONFIG = json.dumps(
+    {"methodConfig": [{"name": [{}], "waitForReady": True, "timeout": "15s"}]}
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,15 @@ class ServiceCredentials:
             certificate_chain=self.cert_pem,
         )
         return grpc.aio.secure_channel(
-            target, credentials, options=[("grpc.ssl_target_name_override", service)]
+            target,
+            credentials,
+            options=[
+                ("grpc.ssl_target_name_override", service),
+                ("grpc.service_config", _CHANNEL_SERVICE_CONFIG),
+                # After an outage, try again within seconds, not minutes.
+                ("grpc.initial_reconnect_backoff_ms", 200),
+                ("grpc.max_reconnect_backoff_ms", 5000),
+            ],
         )
 
 

@@ -18,10 +18,13 @@ def configure_tracing(service: str, trace_dir: Path | None) -> None:
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     if trace_dir is not None:
         trace_dir.mkdir(parents=True, exist_ok=True)
-        out = open(trace_dir / f"{service}.jsonl", "a", buffering=1)  # noqa: SIM115 (process lifetime)
+        # Open for the life of the process; line-buffered so a crash loses no span.
+        out = open(trace_dir / f"{service}.jsonl", "a", buffering=1)  # noqa: SIM115
         provider.add_span_processor(
             SimpleSpanProcessor(
-                ConsoleSpanExporter(out=out, formatter=lambda span: span.to_json(indent=None) + "\n")
+                ConsoleSpanExporter(
+                    out=out, formatter=lambda span: span.to_json(indent=None) + "\n"
+                )
             )
         )
     trace.set_tracer_provider(provider)

@@ -25,8 +25,10 @@ async def main() -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await stack.start()
-        print(f"AECARO is up: {stack.gateway_url}  (CA: {stack.state_dir / 'pki' / 'ca.pem'})",
-              flush=True)
+        print(
+            f"AECARO is up: {stack.gateway_url}  (CA: {stack.state_dir / 'pki' / 'ca.pem'})",
+            flush=True,
+        )
         while not stop.is_set():
             exited = stack.first_exited()
             if exited:

@@ -28,7 +28,7 @@ DEV_DATABASE = "aecaro"
 async def _database_reachable(dsn: str) -> bool:
     try:
         conn = await asyncpg.connect(dsn, timeout=2)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await conn.close()
     return True
@@ -36,7 +36,9 @@ async def _database_reachable(dsn: str) -> bool:
 
 async def _nats_reachable(url: str) -> bool:
     try:
-        nc = await nats.connect(url, connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False)
+        nc = await nats.connect(
+            url, connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False
+        )
     except Exception:  # nats raises several unrelated types for "not there"
         return False
     await nc.close()
@@ -88,7 +90,7 @@ async def ensure_nats(state_dir: Path, port: int) -> tuple[str, subprocess.Popen
 
     store = (state_dir / "nats").resolve()
     store.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 (our own binary and arguments)
         [_nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

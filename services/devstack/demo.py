@@ -15,12 +15,14 @@ from pathlib import Path
 import httpx
 
 AGENT_CODE = """\
-import hashlib, os
+import hashlib, os, socket
 key = open("/run/secrets/llm_api_key").read()
-print("agent: key file has", len(key), "characters, sha256 prefix", hashlib.sha256(key.encode()).hexdigest()[:12])
+digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+print("agent: key file has", len(key), "characters, sha256 prefix", digest)
 print("agent: key in environment?", any(key in v for v in os.environ.values()))
 try:
-    import socket; socket.create_connection(("1.1.1.1", 443), timeout=2); print("agent: network reachable")
+    socket.create_connection(("1.1.1.1", 443), timeout=2)
+    print("agent: network reachable")
 except OSError as error:
     print("agent: no network:", type(error).__name__)
 """
@@ -43,7 +45,9 @@ def main() -> None:
     with httpx.Client(base_url=base, verify=tls, timeout=15) as api:
         user = _check(api.post("/v1/auth/signup", json={"email": email, "password": password}), 201)
         print(f"signed up {user['email']} as {user['user_id']}")
-        tokens = _check(api.post("/v1/auth/login", json={"email": email, "password": password}), 200)
+        tokens = _check(
+            api.post("/v1/auth/login", json={"email": email, "password": password}), 200
+        )
         print(f"logged in: access token valid {tokens['expires_in']} s")
         api.headers["Authorization"] = f"Bearer {tokens['access_token']}"
 

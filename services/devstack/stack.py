@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import structlog
 
+from services.common.settings import PlatformSettings
 from services.common.waiting import wait_until
 from services.devstack.backing import ensure_database, ensure_nats
 from services.devstack.migrate import migrate_all
@@ -81,18 +82,43 @@ class Stack:
         log.info("migrations_applied", applied=applied)
 
         env = _service_environment(self.state_dir, database_url, nats_url)
+        settings = PlatformSettings()
         for service in START_ORDER:
-            self.processes[service] = subprocess.Popen(
+            if service == "gateway":
+                # The public door opens once every service behind it listens.
+                for internal in START_ORDER[:-1]:
+                    await wait_until(
+                        lambda internal=internal: self._listening(
+                            internal, settings.address_of(internal)
+                        ),
+                        timeout=60,
+                        what=f"the {internal} service",
+                    )
+            self.processes[service] = subprocess.Popen(  # noqa: S603 (fixed module names)
                 [sys.executable, "-m", f"services.{service}"], env=env
             )
         await wait_until(
             lambda: self._gateway_ready(pki / "ca.pem"), timeout=60, what="the gateway"
         )
 
-    async def _gateway_ready(self, ca_file: Path) -> bool:
+    def _raise_if_any_exited(self) -> None:
         exited = {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}
         if exited:
             raise RuntimeError(f"services exited during start-up: {exited}")
+
+    async def _listening(self, service: str, address: str) -> bool:
+        self._raise_if_any_exited()
+        host, _, port = address.rpartition(":")
+        try:
+            _reader, writer = await asyncio.open_connection(host, int(port))
+        except OSError:
+            return False
+        writer.close()
+        await writer.wait_closed()
+        return True
+
+    async def _gateway_ready(self, ca_file: Path) -> bool:
+        self._raise_if_any_exited()
         return await _gateway_answers(self.gateway_url, ca_file)
 
     def first_exited(self) -> str | None:

@@ -76,4 +76,6 @@ async def translated_errors(service: str):
             raise ApiError(status, error_code, failed.details() or error_code) from None
         # Our own fault or an outage: log it here, tell the caller little.
         log.warning("internal_call_failed", service=service, grpc_code=code.name)
-        raise ApiError(503, "service_unavailable", f"the {service} service is unavailable") from None
+        raise ApiError(
+            503, "service_unavailable", f"the {service} service is unavailable"
+        ) from None

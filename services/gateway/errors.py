@@ -5,12 +5,11 @@ for the caller's mistakes and a 5xx only for the platform's own. Messages
 never echo the submitted value: it could be a password or a key.
 """
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-
-import structlog
 
 log = structlog.get_logger(__name__)
 

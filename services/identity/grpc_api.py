@@ -21,7 +21,7 @@ from services.identity.store import EmailTakenError
 def _token_pair(issued) -> identity_pb2.TokenPair:
     return identity_pb2.TokenPair(
         access_token=issued.access_token,
-        token_type="Bearer",
+        token_type="Bearer",  # noqa: S106 (the scheme name, not a secret)
         expires_in=issued.expires_in,
         refresh_token=issued.refresh_token,
     )

@@ -84,9 +84,7 @@ async def lock_refresh_token(conn: asyncpg.Connection, digest: bytes) -> StoredR
 
 
 async def mark_refresh_token_used(conn: asyncpg.Connection, digest: bytes, at: datetime) -> None:
-    await conn.execute(
-        "UPDATE refresh_tokens SET used_at = $2 WHERE token_digest = $1", digest, at
-    )
+    await conn.execute("UPDATE refresh_tokens SET used_at = $2 WHERE token_digest = $1", digest, at)
 
 
 async def revoke_refresh_family(conn: asyncpg.Connection, family_id: uuid.UUID, at: datetime):

@@ -23,7 +23,9 @@ OBJECTS = list(_objects())
 
 
 @pytest.mark.parametrize(
-    "document", [doc for _name, doc in OBJECTS], ids=[f"{n}:{d['kind']}:{d['metadata']['name']}" for n, d in OBJECTS]
+    "document",
+    [doc for _name, doc in OBJECTS],
+    ids=[f"{n}:{d['kind']}:{d['metadata']['name']}" for n, d in OBJECTS],
 )
 def test_object_matches_the_official_schema(document):
     kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
@@ -38,7 +40,11 @@ def test_the_validator_rejects_an_unknown_field():
 def test_every_service_runs_unprivileged():
     deployments = [doc for _name, doc in OBJECTS if doc["kind"] == "Deployment"]
     assert {d["metadata"]["name"] for d in deployments} == {
-        "gateway", "identity", "vault", "executor", "audit"
+        "gateway",
+        "identity",
+        "vault",
+        "executor",
+        "audit",
     }
     for deployment in deployments:
         pod = deployment["spec"]["template"]["spec"]
@@ -55,7 +61,8 @@ def test_every_service_runs_unprivileged():
 
 def test_sandbox_namespace_denies_all_traffic():
     policies = [
-        doc for _name, doc in OBJECTS
+        doc
+        for _name, doc in OBJECTS
         if doc["kind"] == "NetworkPolicy" and doc["metadata"].get("namespace") == "aecaro-sandboxes"
     ]
     assert len(policies) == 1

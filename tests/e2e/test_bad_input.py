@@ -28,10 +28,18 @@ def _assert_error(response, status, code=None):
         ("/v1/auth/signup", {"email": "a@example.com", "password": "short"}, 422, None),
         ("/v1/auth/signup", {"email": "a@example.com", "password": "p" * 2000}, 422, None),
         ("/v1/auth/signup", [1, 2], 422, "invalid_request"),
-        ("/v1/auth/signup", {"email": "a@example.com", "password": "x" * 20, "role": "admin"},
-         422, "invalid_request"),
-        ("/v1/auth/login", {"email": "nobody@example.com", "password": "whatever123"}, 401,
-         "unauthenticated"),
+        (
+            "/v1/auth/signup",
+            {"email": "a@example.com", "password": "x" * 20, "role": "admin"},
+            422,
+            "invalid_request",
+        ),
+        (
+            "/v1/auth/login",
+            {"email": "nobody@example.com", "password": "whatever123"},
+            401,
+            "unauthenticated",
+        ),
         ("/v1/auth/refresh", {"refresh_token": "nope"}, 401, "unauthenticated"),
     ],
 )

@@ -30,9 +30,7 @@ async def test_access_token_verifies_with_the_published_jwks(running_platform):
     async with running_platform.client() as api:
         jwks = (await api.get("/.well-known/jwks.json")).json()
     key = jwt.PyJWKSet.from_dict(jwks).keys[0]
-    claims = jwt.decode(
-        user.access_token, key.key, algorithms=["EdDSA"], audience="aecaro-api"
-    )
+    claims = jwt.decode(user.access_token, key.key, algorithms=["EdDSA"], audience="aecaro-api")
     assert claims["sub"] == user.user_id
     assert claims["exp"] - claims["iat"] == 3600
 
@@ -80,8 +78,14 @@ async def test_audit_trail_records_the_main_job_in_a_hash_chain(running_platform
     events = await audit_events_until(running_platform, user, "run.finished")
 
     types = [event["type"] for event in events]
-    for expected in ("user.signed_up", "user.logged_in", "key.stored", "key.decrypted",
-                     "run.started", "run.finished"):
+    for expected in (
+        "user.signed_up",
+        "user.logged_in",
+        "key.stored",
+        "key.decrypted",
+        "run.started",
+        "run.finished",
+    ):
         assert expected in types, types
     assert all(event["subject_id"] == user.user_id for event in events)
     sequences = [event["sequence"] for event in events]
@@ -128,8 +132,12 @@ async def test_another_user_gets_404_for_someone_elses_key_and_run(running_platf
 async def test_routes_need_a_valid_access_token(running_platform):
     forged = jwt.encode({"sub": "someone"}, "not-the-key", algorithm="HS256")
     async with running_platform.client() as api:
-        for headers in ({}, {"Authorization": "Bearer garbage"},
-                        {"Authorization": f"Bearer {forged}"}, {"Authorization": "Basic abc"}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer garbage"},
+            {"Authorization": f"Bearer {forged}"},
+            {"Authorization": "Basic abc"},
+        ):
             response = await api.get("/v1/keys", headers=headers)
             assert response.status_code == 401, headers
             assert response.json()["error"]["code"] == "unauthenticated"

@@ -20,17 +20,23 @@ async def test_no_plaintext_key_or_password_in_logs_spans_or_error_bodies(runnin
     user = await sign_up_and_log_in(running_platform, password=canary_password)
     stored = await store_key(running_platform, user, canary_key)
     run = await run_to_completion(
-        running_platform, user, stored["key_id"],
+        running_platform,
+        user,
+        stored["key_id"],
         "key = open('/run/secrets/llm_api_key').read(); print(len(key))",
     )
     assert run["output"].strip() == str(len(canary_key))
     await audit_events_until(running_platform, user, "run.finished")
     # Failure paths too: a wrong password, a duplicate sign-up, a refused key.
     async with running_platform.client() as api:
-        await api.post("/v1/auth/login", json={"email": user.email, "password": canary_password + "x"})
+        await api.post(
+            "/v1/auth/login", json={"email": user.email, "password": canary_password + "x"}
+        )
         await api.post("/v1/auth/signup", json={"email": user.email, "password": canary_password})
     async with running_platform.client(user.access_token) as api:
-        await api.post("/v1/keys", json={"provider": "bad provider", "label": "x", "secret": canary_key})
+        await api.post(
+            "/v1/keys", json={"provider": "bad provider", "label": "x", "secret": canary_key}
+        )
 
     lines = running_platform.log_lines()
     spans = running_platform.span_lines()

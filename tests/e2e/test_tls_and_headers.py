@@ -73,7 +73,9 @@ async def test_every_response_carries_hsts(running_platform, method, path, body,
 async def test_oversized_body_is_refused_with_hsts(running_platform):
     async with running_platform.client() as api:
         response = await api.post(
-            "/v1/auth/signup", content=b"x" * (1024 * 1024), headers={"content-type": "application/json"}
+            "/v1/auth/signup",
+            content=b"x" * (1024 * 1024),
+            headers={"content-type": "application/json"},
         )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"

@@ -34,7 +34,9 @@ async def test_sign_up_then_log_in_gives_a_verifiable_one_hour_token(gateway, ru
     assert created.email == email.lower()
 
     pair = await gateway.LogIn(identity_pb2.LogInRequest(email=email, password=PASSWORD))
-    jwks = json.loads((await gateway.GetSigningKeys(identity_pb2.GetSigningKeysRequest())).jwks_json)
+    jwks = json.loads(
+        (await gateway.GetSigningKeys(identity_pb2.GetSigningKeysRequest())).jwks_json
+    )
     public_key = jwt.PyJWKSet.from_dict(jwks).keys[0].key
     claims = jwt.decode(
         pair.access_token, public_key, algorithms=["EdDSA"], audience=AUDIENCE, issuer=ISSUER

@@ -23,9 +23,7 @@ async def sign_up(body: SignUpBody, request: Request):
     """Create an account. The password is stored only as an argon2id hash."""
     async with translated_errors("identity"):
         reply = await request.app.state.clients.identity.SignUp(
-            identity_pb2.SignUpRequest(
-                email=body.email, password=body.password.get_secret_value()
-            ),
+            identity_pb2.SignUpRequest(email=body.email, password=body.password.get_secret_value()),
             timeout=CALL_TIMEOUT_SECONDS,
         )
     return UserOut(user_id=reply.user_id, email=reply.email)
