@@ -60,8 +60,8 @@ async def drop_database(name: str) -> None:
         await admin.close()
 
 
-async def delete_stream(stream: str) -> None:
-    nc = await nats.connect(NATS_URL)
+async def delete_stream(stream: str, nats_url: str = NATS_URL) -> None:
+    nc = await nats.connect(nats_url)
     try:
         await nc.jetstream().delete_stream(stream)
     except nats.js.errors.NotFoundError:

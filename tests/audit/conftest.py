@@ -58,17 +58,6 @@ def derived_settings(platform_settings, tag: str, **changes) -> AuditSettings:
     return AuditSettings(**values)
 
 
-async def delete_stream(nats_url: str, stream: str) -> None:
-    nc = await nats.connect(nats_url)
-    try:
-        try:
-            await nc.jetstream().delete_stream(stream)
-        except nats.js.errors.NotFoundError:
-            pass
-    finally:
-        await nc.close()
-
-
 @pytest.fixture(scope="session")
 async def nats_client(platform_settings):
     nc = await nats.connect(platform_settings.nats_url)

@@ -12,12 +12,12 @@ from services.common.events import new_event, subject_for
 from services.common.outbox import OutboxRelay, enqueue
 from services.common.waiting import wait_until
 from tests.audit.conftest import (
-    delete_stream,
     derived_settings,
     drop_schema,
     scratch_schema,
     stored_count,
 )
+from tests.conftest import delete_stream
 
 WAIT = 20
 
@@ -148,7 +148,7 @@ async def test_event_published_before_the_service_first_starts_is_stored(
         finally:
             await running.stop()
     finally:
-        await delete_stream(platform_settings.nats_url, settings.audit_stream)
+        await delete_stream(settings.audit_stream, platform_settings.nats_url)
 
 
 async def test_failed_append_is_retried_until_stored(chain_pool, js, platform_settings):
@@ -172,7 +172,7 @@ async def test_failed_append_is_retried_until_stored(chain_pool, js, platform_se
         assert (await store.verify_all(chain_pool)).intact is True
     finally:
         await consumer.stop()
-        await delete_stream(platform_settings.nats_url, settings.audit_stream)
+        await delete_stream(settings.audit_stream, platform_settings.nats_url)
 
 
 async def test_chain_written_by_the_service_verifies(audit_service, js, audit_pool, audit_stream):
