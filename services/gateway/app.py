@@ -51,6 +51,8 @@ def create_api(settings: GatewaySettings) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # No 307 to the slash-less path: its Location would echo the Host header.
+        redirect_slashes=False,
     )
     install_error_handlers(api)
     for module in (wellknown, auth, keys, runs, audit):

@@ -8,11 +8,25 @@ repr and str show nothing.
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _encodable_text(cls, value):
+        # JSON may carry lone surrogates (\ud800) that no UTF-8 encoder, and so
+        # no gRPC call, accepts; and NUL has no place in any of our fields.
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("must be valid Unicode text") from None
+            if "\x00" in value:
+                raise ValueError("must not contain NUL characters")
+        return value
 
 
 class SignUpBody(_Request):

@@ -1,9 +1,12 @@
 """Bad input on the public API: always a 4xx with {"error": {"code", "message"}}."""
 
+import json
+
 import pytest
 
 from tests.e2e.flows import sign_up_and_log_in, store_key
 
+JSON = {"content-type": "application/json"}
 NOT_A_UUID = "not-a-uuid"
 UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
 
@@ -41,11 +44,17 @@ def _assert_error(response, status, code=None):
             "unauthenticated",
         ),
         ("/v1/auth/refresh", {"refresh_token": "nope"}, 401, "unauthenticated"),
+        ("/v1/auth/login", {"email": "a@b.co", "password": "\ud800aaaaaaaaaaaa"}, 422, None),
+        ("/v1/auth/signup", {"email": "a@b.co", "password": "\udfffaaaaaaaaaaaa"}, 422, None),
+        ("/v1/auth/refresh", {"refresh_token": "\ud800"}, 422, "invalid_request"),
+        ("/v1/auth/login", {"email": "a@b.co", "password": "nul\u0000inside!!"}, 422, None),
     ],
 )
 async def test_bad_auth_input(running_platform, path, payload, status, code):
+    # json.dumps escapes lone surrogates as \ud800, as a hostile client would.
+    body = json.dumps(payload).encode("ascii")
     async with running_platform.client() as api:
-        response = await api.post(path, json=payload)
+        response = await api.post(path, content=body, headers=JSON)
     _assert_error(response, status, code)
 
 
@@ -84,11 +93,18 @@ async def test_bad_key_input(running_platform, user, payload):
         assert payload["secret"] not in response.text
 
 
-@pytest.mark.parametrize("key_id", [NOT_A_UUID, UNKNOWN_UUID, "%00", "a" * 300])
+@pytest.mark.parametrize("key_id", [NOT_A_UUID, UNKNOWN_UUID, "%00", "a" * 300, "..%2F..%2Fetc"])
 async def test_unknown_or_malformed_key_id_is_404(running_platform, user, key_id):
     async with running_platform.client(user.access_token) as api:
         response = await api.get(f"/v1/keys/{key_id}")
     _assert_error(response, 404, "not_found")
+
+
+async def test_a_trailing_slash_is_404_not_a_redirect(running_platform, user):
+    async with running_platform.client(user.access_token) as api:
+        response = await api.get("/v1/keys/", headers={"Host": "evil.example"})
+    _assert_error(response, 404, "not_found")
+    assert "location" not in response.headers
 
 
 @pytest.mark.parametrize("unknown_run_id", [NOT_A_UUID, UNKNOWN_UUID])

@@ -80,3 +80,56 @@ async def test_oversized_body_is_refused_with_hsts(running_platform):
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
     assert response.headers["strict-transport-security"] == HSTS
+
+
+def _raw_exchange(platform, request: bytes) -> bytes:
+    address = urlparse(platform.url)
+    context = ssl.create_default_context(cafile=str(platform.ca_file))
+    with socket.create_connection((address.hostname, address.port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname=address.hostname) as tls:
+            tls.sendall(request)
+            received = b""
+            while chunk := tls.recv(65536):
+                received += chunk
+            return received
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\n\r\n",  # no Host header
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+    ],
+)
+async def test_unparseable_requests_get_json_400_with_hsts(running_platform, request_bytes):
+    answer = await asyncio.to_thread(_raw_exchange, running_platform, request_bytes)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert HSTS.encode() in head.lower().replace(b"includesubdomains", b"includeSubDomains")
+    assert b"application/json" in head
+    assert body == b'{"error": {"code": "bad_request", "message": "malformed HTTP request"}}'
+
+
+async def test_chunked_body_beside_a_content_length_is_refused(running_platform):
+    chunk = b"x" * 4096
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(64)) + b"0\r\n\r\n"
+    request = (
+        b"POST /v1/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + body
+    )
+    answer = await asyncio.to_thread(_raw_exchange, running_platform, request)
+    head = answer.split(b"\r\n", 1)[0]
+    assert head.startswith((b"HTTP/1.1 400", b"HTTP/1.1 411")), head
+
+
+async def test_token_responses_are_not_cached(running_platform):
+    from tests.e2e.flows import sign_up_and_log_in
+
+    user = await sign_up_and_log_in(running_platform)
+    async with running_platform.client() as api:
+        response = await api.post(
+            "/v1/auth/login", json={"email": user.email, "password": user.password}
+        )
+    assert response.headers["cache-control"] == "no-store"

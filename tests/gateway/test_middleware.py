@@ -67,7 +67,7 @@ async def test_a_chunked_body_is_411(client):
     assert response.json()["error"]["code"] == "length_required"
 
 
-async def test_a_malformed_content_length_is_400():
+async def _call_raw(headers):
     sent = []
 
     async def receive():
@@ -76,13 +76,21 @@ async def test_a_malformed_content_length_is_400():
     async def send(message):
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/echo",
-        "headers": [(b"content-length", b"12abc")],
-    }
+    scope = {"type": "http", "method": "POST", "path": "/echo", "headers": headers}
     await _app()(scope, receive, send)
+    return sent
+
+
+async def test_transfer_encoding_beside_a_small_content_length_is_411():
+    # Servers read such a body as chunked, of any size: the declared length
+    # must not be what lets it through.
+    sent = await _call_raw([(b"content-length", b"2"), (b"transfer-encoding", b"chunked")])
+    assert sent[0]["status"] == 411
+    assert (b"strict-transport-security", HSTS_VALUE) in sent[0]["headers"]
+
+
+async def test_a_malformed_content_length_is_400():
+    sent = await _call_raw([(b"content-length", b"12abc")])
     assert sent[0]["status"] == 400
     assert (b"strict-transport-security", HSTS_VALUE) in sent[0]["headers"]
 

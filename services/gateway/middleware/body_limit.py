@@ -1,9 +1,10 @@
 """Refuse request bodies above a size limit before reading them.
 
 The public API takes small JSON documents, so every body must declare its
-length: a chunked body (no Content-Length) is refused with 411, and a declared
-length above the limit with 413. The HTTP server holds the client to the
-length it declared.
+length: any Transfer-Encoding is refused with 411 (even beside a
+Content-Length: the HTTP server would then read the body as chunked, of any
+size), and a declared length above the limit with 413. The HTTP server holds
+the client to the length it declared.
 """
 
 import json
@@ -23,7 +24,7 @@ class BodyLimitMiddleware:
 
         headers = dict(scope.get("headers", []))
         declared = headers.get(b"content-length")
-        if declared is None and b"transfer-encoding" in headers:
+        if b"transfer-encoding" in headers:
             await _send_error(send, 411, "length_required", "request body needs a Content-Length")
             return
         if declared is not None:

@@ -1,6 +1,6 @@
 """/v1/auth: sign-up, log-in and token refresh."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from services.contracts import identity_pb2
 from services.gateway.clients import CALL_TIMEOUT_SECONDS, translated_errors
@@ -9,7 +9,10 @@ from services.gateway.schemas import LogInBody, RefreshBody, SignUpBody, TokenPa
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 
-def _pair(reply) -> TokenPairOut:
+def _pair(reply, response: Response) -> TokenPairOut:
+    # Tokens must not be kept by any cache along the way (RFC 6749, 5.1).
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
     return TokenPairOut(
         access_token=reply.access_token,
         token_type=reply.token_type,
@@ -30,22 +33,22 @@ async def sign_up(body: SignUpBody, request: Request):
 
 
 @router.post("/login", response_model=TokenPairOut)
-async def log_in(body: LogInBody, request: Request):
+async def log_in(body: LogInBody, request: Request, response: Response):
     """Exchange email and password for a one-hour access token and a refresh token."""
     async with translated_errors("identity"):
         reply = await request.app.state.clients.identity.LogIn(
             identity_pb2.LogInRequest(email=body.email, password=body.password.get_secret_value()),
             timeout=CALL_TIMEOUT_SECONDS,
         )
-    return _pair(reply)
+    return _pair(reply, response)
 
 
 @router.post("/refresh", response_model=TokenPairOut)
-async def refresh(body: RefreshBody, request: Request):
+async def refresh(body: RefreshBody, request: Request, response: Response):
     """Exchange a refresh token for a new pair; the old refresh token stops working."""
     async with translated_errors("identity"):
         reply = await request.app.state.clients.identity.Refresh(
             identity_pb2.RefreshRequest(refresh_token=body.refresh_token.get_secret_value()),
             timeout=CALL_TIMEOUT_SECONDS,
         )
-    return _pair(reply)
+    return _pair(reply, response)
