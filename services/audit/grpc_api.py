@@ -46,9 +46,20 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, f"limit must be between 1 and {MAX_LIMIT}"
             )
+        if request.after_sequence < 0:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "after_sequence must not be negative"
+            )
         try:
-            records = await store.list_for_subject(self._pool, subject_id, limit)
+            # One more than asked tells whether another page follows.
+            records = await store.list_for_subject(
+                self._pool, subject_id, limit + 1, after_sequence=request.after_sequence
+            )
         except Exception as failure:
             log.warning("audit_list_failed", error=type(failure).__name__)
             await context.abort(grpc.StatusCode.UNAVAILABLE, "audit store unavailable")
-        return audit_pb2.ListEventsResponse(events=[_to_message(r) for r in records])
+        page = records[:limit]
+        next_after = page[-1].sequence if len(records) > limit else 0
+        return audit_pb2.ListEventsResponse(
+            events=[_to_message(r) for r in page], next_after_sequence=next_after
+        )

@@ -13,7 +13,8 @@ _INSERT_RECORD = (
 )
 _SELECT_FOR_SUBJECT = (
     "SELECT sequence, event_id, type, service, actor_id, subject_id, occurred_at, data,"
-    " prev_hash, hash FROM events WHERE subject_id = $1 ORDER BY sequence LIMIT $2"
+    " prev_hash, hash FROM events WHERE subject_id = $1 AND sequence > $2"
+    " ORDER BY sequence LIMIT $3"
 )
 _SELECT_ALL = (
     "SELECT sequence, event_id, type, service, actor_id, subject_id, occurred_at, data,"
@@ -77,9 +78,12 @@ async def append(conn: asyncpg.Connection, event: AuditEvent) -> ChainRecord | N
         return record
 
 
-async def list_for_subject(pool: asyncpg.Pool, subject_id: str, limit: int) -> list[ChainRecord]:
-    """The first ``limit`` records about ``subject_id``, oldest first."""
-    rows = await pool.fetch(_SELECT_FOR_SUBJECT, subject_id, limit)
+async def list_for_subject(
+    pool: asyncpg.Pool, subject_id: str, limit: int, *, after_sequence: int = 0
+) -> list[ChainRecord]:
+    """The first ``limit`` records about ``subject_id`` after ``after_sequence``,
+    oldest first."""
+    rows = await pool.fetch(_SELECT_FOR_SUBJECT, subject_id, after_sequence, limit)
     return [_record_from_row(row) for row in rows]
 
 

@@ -104,3 +104,4 @@ class AuditEventOut(BaseModel):
 
 class AuditEventListOut(BaseModel):
     events: list[AuditEventOut]
+    next_after: int | None

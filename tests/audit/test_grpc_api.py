@@ -136,3 +136,37 @@ async def test_limit_caps_the_answer(gateway, two_subjects):
     subject_a, events_a, _ = two_subjects
     reply = await gateway.ListEvents(audit_pb2.ListEventsRequest(subject_id=subject_a, limit=2))
     assert [e.event_id for e in reply.events] == [str(e.event_id) for e in events_a[:2]]
+
+
+async def test_pages_follow_each_other_without_gaps_or_repeats(gateway, two_subjects):
+    subject_a, events_a, _ = two_subjects
+    seen, after, pages = [], 0, 0
+    while True:
+        reply = await gateway.ListEvents(
+            audit_pb2.ListEventsRequest(subject_id=subject_a, limit=1, after_sequence=after)
+        )
+        seen += [e.event_id for e in reply.events]
+        pages += 1
+        if not reply.next_after_sequence:
+            break
+        assert reply.next_after_sequence == reply.events[-1].sequence
+        after = reply.next_after_sequence
+    assert seen == [str(e.event_id) for e in events_a]
+    assert pages == len(events_a)
+
+
+async def test_the_last_page_says_so(gateway, two_subjects):
+    subject_a, events_a, _ = two_subjects
+    reply = await gateway.ListEvents(
+        audit_pb2.ListEventsRequest(subject_id=subject_a, limit=len(events_a))
+    )
+    assert len(reply.events) == len(events_a)
+    assert reply.next_after_sequence == 0
+
+
+async def test_negative_after_sequence_is_invalid(gateway):
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await gateway.ListEvents(
+            audit_pb2.ListEventsRequest(subject_id="user-x", after_sequence=-1)
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -85,6 +85,8 @@ async def test_list_for_subject_is_scoped_oldest_first_and_limited(chain_pool):
     limited = await store.list_for_subject(chain_pool, "user-a", 2)
     assert [r.event_id for r in limited] == [str(e.event_id) for e in mine[:2]]
     assert await store.list_for_subject(chain_pool, "nobody", 100) == []
+    after_first = await store.list_for_subject(chain_pool, "user-a", 100, after_sequence=1)
+    assert [r.sequence for r in after_first] == [3, 4]
 
 
 async def test_verify_all_on_empty_chain_is_intact(chain_pool):

@@ -128,8 +128,19 @@ async def test_bad_run_input(running_platform, user):
         _assert_error(response, status)
 
 
-@pytest.mark.parametrize("limit", ["0", "1001", "abc", "-5"])
-async def test_bad_audit_limit_is_422(running_platform, user, limit):
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": "0"},
+        {"limit": "1001"},
+        {"limit": "abc"},
+        {"limit": "-5"},
+        {"after": "-1"},
+        {"after": "x"},
+        {"after": str(2**70)},
+    ],
+)
+async def test_bad_audit_paging_is_422(running_platform, user, params):
     async with running_platform.client(user.access_token) as api:
-        response = await api.get("/v1/audit/events", params={"limit": limit})
+        response = await api.get("/v1/audit/events", params=params)
     _assert_error(response, 422, "invalid_request")

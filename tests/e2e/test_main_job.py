@@ -90,6 +90,12 @@ async def test_audit_trail_records_the_main_job_in_a_hash_chain(running_platform
     assert all(event["subject_id"] == user.user_id for event in events)
     sequences = [event["sequence"] for event in events]
     assert sequences == sorted(sequences)
+    async with running_platform.client(user.access_token) as api:
+        first = (await api.get("/v1/audit/events", params={"limit": 2})).json()
+        rest = (await api.get("/v1/audit/events", params={"after": first["next_after"]})).json()
+    assert first["next_after"] == first["events"][-1]["sequence"]
+    assert rest["next_after"] is None
+    assert first["events"] + rest["events"] == events
     decrypted = next(event for event in events if event["type"] == "key.decrypted")
     assert decrypted["data"]["key_id"] == stored["key_id"]
     assert FAKE_KEY not in json.dumps(events)

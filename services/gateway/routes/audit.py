@@ -16,12 +16,21 @@ CallerDep = Annotated[Caller, Depends(authenticated_caller)]
 
 @router.get("/events", response_model=AuditEventListOut)
 async def list_events(
-    request: Request, caller: CallerDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    request: Request,
+    caller: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ):
-    """Events about the caller, oldest first, with their place in the hash chain."""
+    """Events about the caller, oldest first, with their place in the hash chain.
+
+    Pages: pass ``next_after`` of one answer as ``after`` to get the next;
+    ``next_after`` is null on the last page.
+    """
     async with translated_errors("audit"):
         reply = await request.app.state.clients.audit.ListEvents(
-            audit_pb2.ListEventsRequest(subject_id=caller.user_id, limit=limit),
+            audit_pb2.ListEventsRequest(
+                subject_id=caller.user_id, limit=limit, after_sequence=after
+            ),
             timeout=CALL_TIMEOUT_SECONDS,
         )
     return AuditEventListOut(
@@ -39,5 +48,6 @@ async def list_events(
                 hash=event.hash,
             )
             for event in reply.events
-        ]
+        ],
+        next_after=reply.next_after_sequence or None,
     )
