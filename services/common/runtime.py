@@ -1,7 +1,10 @@
 """Starting and stopping a service process."""
 
 import asyncio
+import ctypes
+import os
 import signal
+import sys
 
 import grpc
 import structlog
@@ -9,6 +12,23 @@ import structlog
 from services.common.mtls import ServiceCredentials
 
 log = structlog.get_logger(__name__)
+
+
+def stop_with_parent() -> None:
+    """Ask Linux to send SIGTERM when the launching process dies.
+
+    Set by the development launcher (AECARO_STOP_WITH_PARENT=1), so that a
+    launcher killed with SIGKILL leaves no service running behind it.
+    """
+    if os.environ.get("AECARO_STOP_WITH_PARENT") != "1" or not sys.platform.startswith("linux"):
+        return
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    expected_parent = os.environ.get("AECARO_PARENT_PID")
+    if expected_parent and os.getppid() != int(expected_parent):
+        # The launcher died before prctl took effect.
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 async def wait_for_stop_signal() -> None:
@@ -50,6 +70,7 @@ def run_service(name: str, settings, start) -> None:
     from services.common.logs import configure_logging
     from services.common.tracing import configure_tracing
 
+    stop_with_parent()
     configure_logging(name, settings.log_level)
     configure_tracing(name, settings.trace_dir)
 

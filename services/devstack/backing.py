@@ -34,10 +34,17 @@ async def _database_reachable(dsn: str) -> bool:
     return True
 
 
+async def _ignore_error(_error: Exception) -> None:
+    return None
+
+
 async def _nats_reachable(url: str) -> bool:
     try:
         nc = await nats.connect(
-            url, connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False
+            url,
+            connect_timeout=1,
+            allow_reconnect=False,
+            error_cb=_ignore_error,  # "not up yet" is expected here, not worth an ERROR line
         )
     except Exception:  # nats raises several unrelated types for "not there"
         return False
@@ -90,12 +97,23 @@ async def ensure_nats(state_dir: Path, port: int) -> tuple[str, subprocess.Popen
 
     store = (state_dir / "nats").resolve()
     store.mkdir(parents=True, exist_ok=True)
+    log_file = store / "nats-server.log"
+    server = [_nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js"]
     process = subprocess.Popen(  # noqa: S603 (our own binary and arguments)
-        [_nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
+        [*server, "-sd", str(store), "-l", str(log_file)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     url = f"nats://127.0.0.1:{port}"
-    await wait_until(lambda: _nats_reachable(url), timeout=30, what="the local nats-server")
+
+    async def nats_up() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"nats-server exited with code {process.returncode} (is port {port} taken?"
+                f" AECARO_DEV_NATS_PORT picks another); its log: {log_file}"
+            )
+        return await _nats_reachable(url)
+
+    await wait_until(nats_up, timeout=30, what="the local nats-server")
     log.info("nats_started", url=url, store=str(store))
     return url, process

@@ -44,6 +44,9 @@ def _service_environment(state_dir: Path, database_url: str, nats_url: str) -> d
         # fork handlers: children exec bwrap at once and never use gRPC.
         GRPC_VERBOSITY=os.environ.get("GRPC_VERBOSITY", "ERROR"),
         GRPC_ENABLE_FORK_SUPPORT="false",
+        # Services stop when this launcher dies, even by SIGKILL.
+        AECARO_STOP_WITH_PARENT="1",
+        AECARO_PARENT_PID=str(os.getpid()),
     )
     # The services need none of these, and a child should not inherit more
     # credentials than it uses.

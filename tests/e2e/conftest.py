@@ -58,12 +58,11 @@ class RunningPlatform:
         ]
 
 
-@pytest.fixture(scope="session")
-async def running_platform(run_id, tmp_path_factory):
-    database = f"aecaro_e2e_{run_id}"
-    stream = f"AUDIT_E2E_{run_id}"
-    database_url = await create_database(database)
-    state_dir = tmp_path_factory.mktemp("state")
+async def launch_platform(
+    state_dir: Path, *, database_url: str, stream: str, prefix: str
+) -> RunningPlatform:
+    """Start `python -m services.devstack` and wait until it says it is up."""
+    state_dir.mkdir(parents=True, exist_ok=True)
     log_file = state_dir / "platform.log"
     gateway_port = free_port()
     env = {
@@ -73,7 +72,7 @@ async def running_platform(run_id, tmp_path_factory):
         "AECARO_STATE_DIR": str(state_dir),
         "AECARO_GATEWAY_PORT": str(gateway_port),
         "AECARO_AUDIT_STREAM": stream,
-        "AECARO_AUDIT_SUBJECT_PREFIX": f"audit_e2e_{run_id}",
+        "AECARO_AUDIT_SUBJECT_PREFIX": prefix,
         "AECARO_IDENTITY_ADDRESS": f"127.0.0.1:{free_port()}",
         "AECARO_VAULT_ADDRESS": f"127.0.0.1:{free_port()}",
         "AECARO_EXECUTOR_ADDRESS": f"127.0.0.1:{free_port()}",
@@ -81,7 +80,7 @@ async def running_platform(run_id, tmp_path_factory):
         "AECARO_EXECUTOR_RUN_TIMEOUT_SECONDS": "20",
         "AECARO_TRACE_DIR": str(state_dir / "traces"),
     }
-    with open(log_file, "wb") as log:
+    with open(log_file, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "services.devstack"],
             env=env,
@@ -89,11 +88,12 @@ async def running_platform(run_id, tmp_path_factory):
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    starts_before = log_file.read_text(errors="replace").count("AECARO is up")
 
     async def launcher_is_up():
         if process.poll() is not None:
             raise RuntimeError(f"launcher exited:\n{log_file.read_text()[-4000:]}")
-        return "AECARO is up" in log_file.read_text(errors="replace")
+        return log_file.read_text(errors="replace").count("AECARO is up") > starts_before
 
     platform = RunningPlatform(
         url=f"https://localhost:{gateway_port}",
@@ -103,14 +103,41 @@ async def running_platform(run_id, tmp_path_factory):
     )
     try:
         await wait_until(launcher_is_up, timeout=120, what="the platform to start")
-        yield platform
+    except BaseException:
+        stop_platform(platform)
+        raise
+    return platform
+
+
+def stop_platform(platform: RunningPlatform) -> int:
+    """Ctrl-C the launcher, as a user would; returns its exit code."""
+    process = platform.process
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return process.returncode
+
+
+@pytest.fixture(scope="session")
+async def running_platform(run_id, tmp_path_factory):
+    database = f"aecaro_e2e_{run_id}"
+    stream = f"AUDIT_E2E_{run_id}"
+    database_url = await create_database(database)
+    try:
+        platform = await launch_platform(
+            tmp_path_factory.mktemp("state"),
+            database_url=database_url,
+            stream=stream,
+            prefix=f"audit_e2e_{run_id}",
+        )
+        try:
+            yield platform
+        finally:
+            stop_platform(platform)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
         await drop_database(database)
         await delete_stream(stream)
