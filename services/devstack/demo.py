@@ -35,7 +35,8 @@ def _check(response: httpx.Response, expected: int) -> dict:
 
 
 def main() -> None:
-    base = os.environ.get("AECARO_GATEWAY_URL", "https://localhost:8443")
+    port = os.environ.get("AECARO_GATEWAY_PORT", "8443")
+    base = os.environ.get("AECARO_GATEWAY_URL", f"https://localhost:{port}")
     ca_file = Path(os.environ.get("AECARO_STATE_DIR", ".state")) / "pki" / "ca.pem"
     email = f"demo-{secrets.token_hex(4)}@example.com"
     password = secrets.token_urlsafe(18)
@@ -84,4 +85,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except httpx.TransportError as failure:
+        sys.exit(f"cannot reach the gateway ({type(failure).__name__}): is `make run` running?")
+    except FileNotFoundError as missing:
+        sys.exit(f"{missing.filename} is missing: start the platform with `make run` first")
