@@ -17,6 +17,7 @@ from services.gateway.errors import install_error_handlers
 from services.gateway.middleware.body_limit import BodyLimitMiddleware
 from services.gateway.middleware.hsts import HSTSMiddleware
 from services.gateway.middleware.tracing import TracingMiddleware
+from services.gateway.rate_limit import RateLimiter, RateLimits
 from services.gateway.routes import audit, auth, keys, runs, wellknown
 
 
@@ -28,6 +29,11 @@ class GatewaySettings(PlatformSettings):
     gateway_tls_cert_file: Path | None = None
     gateway_tls_key_file: Path | None = None
     gateway_max_body_bytes: int = 128 * 1024
+    # Limits on log-in, sign-up and refresh (syntax of the `limits` library).
+    # In memory suits one gateway; several share Redis: async+redis://host:6379
+    gateway_rate_limit_storage: str = "async+memory://"
+    gateway_rate_limit_per_client: str = "60/minute"
+    gateway_rate_limit_per_account: str = "10/minute"
 
     def public_tls_files(self) -> tuple[Path, Path]:
         return (
@@ -42,6 +48,13 @@ def create_api(settings: GatewaySettings) -> FastAPI:
         clients = InternalClients.connect(settings)
         api.state.clients = clients
         api.state.token_verifier = TokenVerifier(clients.identity)
+        api.state.rate_limiter = RateLimiter(
+            settings.gateway_rate_limit_storage,
+            RateLimits.parse(
+                per_client=settings.gateway_rate_limit_per_client,
+                per_account=settings.gateway_rate_limit_per_account,
+            ),
+        )
         yield
         await clients.close()
 

@@ -79,6 +79,9 @@ async def launch_platform(
         "AECARO_AUDIT_ADDRESS": f"127.0.0.1:{free_port()}",
         "AECARO_EXECUTOR_RUN_TIMEOUT_SECONDS": "20",
         "AECARO_TRACE_DIR": str(state_dir / "traces"),
+        # Every test client comes from 127.0.0.1: only the per-account limit
+        # is left at its real value.
+        "AECARO_GATEWAY_RATE_LIMIT_PER_CLIENT": "100000/minute",
     }
     with open(log_file, "ab") as log:
         process = subprocess.Popen(
