@@ -11,7 +11,13 @@ import grpc
 
 from services.common.mtls import allow_callers
 from services.contracts import executor_pb2, executor_pb2_grpc
-from services.executor.runs import ExecutorStopping, InvalidInput, RunManager, RunNotFound
+from services.executor.runs import (
+    ExecutorStopping,
+    InvalidInput,
+    RunManager,
+    RunNotFound,
+    TooManyRuns,
+)
 from services.executor.storage import RunRecord
 from services.executor.vault_client import KeyNotFound, VaultUnavailable
 
@@ -46,6 +52,10 @@ def _domain_errors_as_status(method):
             await context.abort(grpc.StatusCode.UNAVAILABLE, "key service unavailable")
         except ExecutorStopping:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "executor is stopping")
+        except TooManyRuns:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED, "too many unfinished runs; wait for one to end"
+            )
 
     return translated
 

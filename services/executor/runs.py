@@ -37,6 +37,10 @@ class RunNotFound(Exception):
     """No such run for this owner."""
 
 
+class TooManyRuns(Exception):
+    """Raised when the owner already has as many unfinished runs as allowed."""
+
+
 class ExecutorStopping(Exception):
     """The service is shutting down and takes no new runs."""
 
@@ -70,12 +74,14 @@ class RunManager:
         sandbox: Sandbox,
         *,
         max_concurrent_runs: int,
+        max_runs_per_owner: int,
         events_committed: Callable[[], None] = lambda: None,
     ):
         self._store = store
         self._keys = keys
         self._sandbox = sandbox
         self._slots = asyncio.Semaphore(max_concurrent_runs)
+        self._max_runs_per_owner = max_runs_per_owner
         self._events_committed = events_committed
         self._tasks: set[asyncio.Task] = set()
         self._stopping = False
@@ -96,6 +102,9 @@ class RunManager:
             raise KeyNotFound()
         if self._stopping:
             raise ExecutorStopping()
+        # A soft limit: two requests at the same instant may both pass.
+        if await self._store.count_running(owner_id=owner_id) >= self._max_runs_per_owner:
+            raise TooManyRuns()
         run_id = uuid.uuid4()
         # The vault records this run id in its key.decrypted event.
         api_key = await self._keys.decrypt(

@@ -109,6 +109,7 @@ async def start(settings: ExecutorSettings, *, sandbox: Sandbox | None = None) -
             VaultKeyClient(vault_channel),
             sandbox,
             max_concurrent_runs=settings.executor_max_concurrent_runs,
+            max_runs_per_owner=settings.executor_max_runs_per_owner,
             events_committed=relay.wake,
         )
         await runs.recover_interrupted()

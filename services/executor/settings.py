@@ -49,3 +49,6 @@ class ExecutorSettings(PlatformSettings):
 
     # Runs executing at once; further runs wait for a free slot.
     executor_max_concurrent_runs: int = Field(default=4, ge=1, le=256)
+    # Unfinished runs one owner may have; more are refused (the gateway's 429),
+    # so that one owner cannot hold every slot.
+    executor_max_runs_per_owner: int = Field(default=2, ge=1, le=256)

@@ -125,6 +125,14 @@ class RunStore:
                 await enqueue(conn, _finished_event(record), subject_prefix=self._subject_prefix)
         return records
 
+    async def count_running(self, *, owner_id: str) -> int:
+        """The owner's unfinished runs, on every executor replica."""
+        return await self._pool.fetchval(
+            "SELECT count(*) FROM runs WHERE owner_id = $1 AND status = $2",
+            owner_id,
+            RunStatus.RUNNING.value,
+        )
+
     async def get(self, *, owner_id: str, run_id: uuid.UUID) -> RunRecord | None:
         row = await self._pool.fetchrow(
             "SELECT run_id, owner_id, key_id, status, exit_code, output, created_at, finished_at"

@@ -36,6 +36,9 @@ def executor_settings_from(platform_settings, **overrides) -> ExecutorSettings:
         # The fake vault has an address of its own: the real vault's tests use
         # platform_settings.vault_address, and two servers may not share a port.
         vault_address=FAKE_VAULT_ADDRESS,
+        # The suite shares one owner across many tests; the per-owner limit
+        # has a test of its own.
+        executor_max_runs_per_owner=100,
     )
     values.update(overrides)
     return ExecutorSettings(**values)

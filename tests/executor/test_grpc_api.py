@@ -344,3 +344,25 @@ async def test_stopping_kills_running_sandboxes_and_records_them(
     assert row["status"] == "error"
     assert row["output"] == INTERRUPTED_BY_STOP
     assert row["finished_at"] is not None
+
+
+async def test_an_owner_cannot_hold_more_runs_than_allowed(
+    platform_settings, pki_dir, executor_pool, owner_id, key_id
+):
+    unfinished = await executor_pool.fetchval(
+        "SELECT count(*) FROM runs WHERE owner_id = $1 AND status = 'running'", owner_id
+    )
+    async with another_executor(platform_settings, executor_max_runs_per_owner=unfinished + 1) as (
+        _svc,
+        settings,
+    ):
+        async with channel_as("gateway", settings, pki_dir) as stub:
+            sleeping = executor_pb2.StartRunRequest(
+                owner_id=owner_id, key_id=key_id, code="import time; time.sleep(60)"
+            )
+            first = await stub.StartRun(sleeping)
+            assert first.status == "running"
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.StartRun(sleeping)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert refused.value.details() == "too many unfinished runs; wait for one to end"
