@@ -15,6 +15,8 @@ import asyncpg
 import nats
 import pytest
 
+from services.common.event_signing import EventSigner
+from services.common.mtls import ServiceCredentials
 from services.common.settings import PlatformSettings
 from services.devstack.migrate import migrate_all
 from services.devstack.pki import ensure_dev_pki
@@ -23,6 +25,12 @@ ADMIN_URL = os.environ.get(
     "AECARO_TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 NATS_URL = os.environ.get("AECARO_TEST_NATS_URL", "nats://127.0.0.1:4222")
+
+
+def signed_headers(tls_dir: Path, service: str, payload: bytes, **extra: str) -> dict[str, str]:
+    """NATS headers for ``payload`` as ``service`` signs audit events."""
+    signer = EventSigner(ServiceCredentials.load(tls_dir, service))
+    return {**extra, **signer.headers_for(payload)}
 
 
 def free_port() -> int:

@@ -8,6 +8,7 @@ it never blocks the events behind it; its payload is never logged.
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime
 
 import asyncpg
 import nats
@@ -21,7 +22,8 @@ from pydantic import ValidationError
 from services.audit import store
 from services.audit.chain import UnstorableEvent, check_storable
 from services.audit.settings import AuditSettings
-from services.common.events import AuditEvent
+from services.common.event_signing import EventVerifier, UntrustedEventError
+from services.common.events import AuditEvent, subject_for
 
 log = structlog.get_logger(__name__)
 
@@ -86,6 +88,11 @@ def consumer_config(settings: AuditSettings) -> ConsumerConfig:
     )
 
 
+class MisattributedEvent(ValueError):
+    """Raised when an event names another service than its signer, or travels
+    on another subject than its own."""
+
+
 def _describe_invalid(problem: ValueError) -> dict:
     """What went wrong with a message, without any of its content."""
     if isinstance(problem, ValidationError):
@@ -93,7 +100,7 @@ def _describe_invalid(problem: ValueError) -> dict:
         # from the payload; keep only the error kinds.
         kinds = sorted({error["type"] for error in problem.errors(include_input=False)})
         return {"error_count": problem.error_count(), "error_kinds": kinds}
-    if isinstance(problem, UnstorableEvent):
+    if isinstance(problem, UnstorableEvent | MisattributedEvent):
         return {"error_kinds": [str(problem)]}
     return {"error_kinds": [type(problem).__name__]}
 
@@ -112,11 +119,13 @@ class AuditConsumer:
         pool: asyncpg.Pool,
         settings: AuditSettings,
         *,
+        verifier: EventVerifier,
         batch: int = 50,
         fetch_timeout: float = 5.0,
     ):
         self._pool = pool
         self._settings = settings
+        self._verifier = verifier
         self._batch = batch
         self._fetch_timeout = fetch_timeout
         self._nc: nats.NATS | None = None
@@ -219,9 +228,25 @@ class AuditConsumer:
 
     async def handle(self, msg: Msg) -> None:
         """Store one message's event, then settle the message with JetStream."""
+        # Verify before interpreting: who signed these exact bytes?
+        try:
+            signer = self._verifier.signer_of(msg.data, msg.headers, now=datetime.now(UTC))
+        except UntrustedEventError:
+            log.warning(
+                "audit_event_untrusted",
+                nats_subject=msg.subject,
+                stream_sequence=_stream_sequence(msg),
+            )
+            await self._settle(msg, "term", msg.term)
+            return
         try:
             event = AuditEvent.from_unverified_json(msg.data)
             check_storable(event)
+            if event.service != signer or msg.subject != subject_for(
+                self._settings.audit_subject_prefix, event
+            ):
+                # A service may speak only for itself, on its own subject.
+                raise MisattributedEvent("event does not match its signer or subject")
         except ValueError as problem:  # ValidationError and UnstorableEvent are ValueErrors
             log.warning(
                 "audit_event_malformed",

@@ -10,6 +10,7 @@ from services.audit.consumer import AuditConsumer
 from services.audit.grpc_api import AuditServicer
 from services.audit.settings import AuditSettings
 from services.common.database import create_pool
+from services.common.event_signing import EventVerifier
 from services.common.mtls import ServiceCredentials
 from services.common.runtime import start_grpc_server
 from services.common.settings import PlatformSettings
@@ -42,7 +43,7 @@ async def start(settings: PlatformSettings) -> RunningAudit:
     settings = AuditSettings.from_platform(settings)
     credentials = ServiceCredentials.load(settings.tls_dir, "audit")
     pool = await create_pool(settings.database_url, SCHEMA)
-    consumer = AuditConsumer(pool, settings)
+    consumer = AuditConsumer(pool, settings, verifier=EventVerifier(credentials.ca_pem))
     try:
         await consumer.start()
         try:

@@ -5,6 +5,7 @@ transaction as the change it describes. ``OutboxRelay`` publishes pending rows
 and deletes each one only after JetStream acknowledged it, so a NATS outage
 delays events but never loses them. The event id is the JetStream message id,
 so a row published twice (a crash between ack and delete) is stored once.
+Every message carries its service's signature (services.common.event_signing).
 """
 
 import asyncio
@@ -15,6 +16,7 @@ import nats
 import structlog
 from nats.js.errors import NoStreamResponseError
 
+from services.common.event_signing import EventSigner
 from services.common.events import AuditEvent, subject_for
 
 log = structlog.get_logger(__name__)
@@ -35,9 +37,17 @@ async def enqueue(conn: asyncpg.Connection, event: AuditEvent, *, subject_prefix
 class OutboxRelay:
     """Publishes outbox rows to JetStream, oldest first, until stopped."""
 
-    def __init__(self, pool: asyncpg.Pool, nats_url: str, *, idle_seconds: float = 1.0):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        nats_url: str,
+        *,
+        signer: EventSigner,
+        idle_seconds: float = 1.0,
+    ):
         self._pool = pool
         self._nats_url = nats_url
+        self._signer = signer
         self._idle_seconds = idle_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -104,13 +114,13 @@ class OutboxRelay:
                 if not rows:
                     return published
                 for row in rows:
+                    payload = bytes(row["payload"])
+                    headers = {
+                        "Nats-Msg-Id": str(row["event_id"]),
+                        **self._signer.headers_for(payload),
+                    }
                     try:
-                        await js.publish(
-                            row["subject"],
-                            bytes(row["payload"]),
-                            headers={"Nats-Msg-Id": str(row["event_id"])},
-                            timeout=5,
-                        )
+                        await js.publish(row["subject"], payload, headers=headers, timeout=5)
                     except NoStreamResponseError:
                         # The audit service has not created the stream yet.
                         await conn.execute(

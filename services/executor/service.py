@@ -10,6 +10,7 @@ import structlog
 from pydantic import SecretBytes
 
 from services.common.database import create_pool
+from services.common.event_signing import EventSigner
 from services.common.mtls import ServiceCredentials
 from services.common.outbox import OutboxRelay
 from services.common.runtime import start_grpc_server
@@ -96,7 +97,7 @@ async def start(settings: ExecutorSettings, *, sandbox: Sandbox | None = None) -
     await check_sandbox(sandbox)
     credentials = ServiceCredentials.load(settings.tls_dir, "executor")
     pool = await create_pool(settings.database_url, "executor")
-    relay = OutboxRelay(pool, settings.nats_url)
+    relay = OutboxRelay(pool, settings.nats_url, signer=EventSigner(credentials))
     vault_channel = credentials.channel_to(settings.vault_address, "vault")
     try:
         await relay.start()

@@ -7,6 +7,7 @@ import asyncpg
 import grpc
 
 from services.common.database import create_pool
+from services.common.event_signing import EventSigner
 from services.common.mtls import ServiceCredentials
 from services.common.outbox import OutboxRelay
 from services.common.runtime import start_grpc_server
@@ -38,7 +39,7 @@ async def start(settings: IdentitySettings) -> RunningIdentity:
     credentials = ServiceCredentials.load(settings.tls_dir, "identity")
     signing_key = SigningKey.load(settings.identity_signing_key_file)
     pool = await create_pool(settings.database_url, "identity")
-    relay = OutboxRelay(pool, settings.nats_url)
+    relay = OutboxRelay(pool, settings.nats_url, signer=EventSigner(credentials))
     await relay.start()
     accounts = Accounts(
         pool=pool,

@@ -7,6 +7,7 @@ import grpc
 import structlog
 
 from services.common.database import create_pool
+from services.common.event_signing import EventSigner
 from services.common.mtls import ServiceCredentials
 from services.common.outbox import OutboxRelay
 from services.common.runtime import start_grpc_server
@@ -45,7 +46,7 @@ async def start(settings: VaultSettings) -> RunningVault:
     keyring = load_keyring(settings.vault_keyring_file)
     credentials = ServiceCredentials.load(settings.tls_dir, "vault")
     pool = await create_pool(settings.database_url, "vault")
-    relay = OutboxRelay(pool, settings.nats_url)
+    relay = OutboxRelay(pool, settings.nats_url, signer=EventSigner(credentials))
     try:
         await relay.start()
         keys = KeyService(

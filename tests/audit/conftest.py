@@ -11,7 +11,9 @@ import pytest
 from services.audit import service
 from services.audit.settings import AuditSettings
 from services.common.database import apply_migrations, create_pool
-from services.common.events import AuditEvent
+from services.common.event_signing import EventVerifier
+from services.common.events import AuditEvent, subject_for
+from tests.conftest import signed_headers
 
 AUDIT_MIGRATIONS = Path(service.__file__).parent / "migrations"
 
@@ -68,6 +70,24 @@ async def nats_client(platform_settings):
 @pytest.fixture(scope="session")
 async def js(nats_client):
     return nats_client.jetstream()
+
+
+@pytest.fixture
+def publish(js, pki_dir):
+    """Publish an event signed as its own service (or as ``signer``)."""
+
+    async def publish_event(prefix, event, *, msg_id=True, signer=None):
+        payload = event.to_json()
+        extra = {"Nats-Msg-Id": str(event.event_id)} if msg_id else {}
+        headers = signed_headers(pki_dir, signer or event.service, payload, **extra)
+        return await js.publish(subject_for(prefix, event), payload, headers=headers)
+
+    return publish_event
+
+
+@pytest.fixture(scope="session")
+def verifier(pki_dir) -> EventVerifier:
+    return EventVerifier((pki_dir / "ca.pem").read_bytes())
 
 
 @pytest.fixture(scope="session")

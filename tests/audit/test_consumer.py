@@ -8,16 +8,19 @@ import structlog
 from services.audit import service, store
 from services.audit.consumer import AuditConsumer
 from services.common.database import OUTBOX_MIGRATIONS
+from services.common.event_signing import EventSigner
 from services.common.events import new_event, subject_for
+from services.common.mtls import ServiceCredentials
 from services.common.outbox import OutboxRelay, enqueue
 from services.common.waiting import wait_until
+from services.devstack.pki import ensure_dev_pki
 from tests.audit.conftest import (
     derived_settings,
     drop_schema,
     scratch_schema,
     stored_count,
 )
-from tests.conftest import delete_stream
+from tests.conftest import delete_stream, signed_headers
 
 WAIT = 20
 
@@ -32,19 +35,14 @@ def an_event(subject_id="user-consumer", **data):
     )
 
 
-async def publish(js, prefix, event, *, msg_id=True):
-    headers = {"Nats-Msg-Id": str(event.event_id)} if msg_id else None
-    return await js.publish(subject_for(prefix, event), event.to_json(), headers=headers)
-
-
 async def wait_stored(pool, event):
     await wait_until(lambda: stored_count(pool, event), timeout=WAIT, what="event stored")
 
 
-async def test_published_event_is_stored(audit_service, js, audit_pool, audit_stream):
+async def test_published_event_is_stored(audit_service, js, audit_pool, audit_stream, publish):
     _stream, prefix = audit_stream
     event = an_event(method="password")
-    await publish(js, prefix, event)
+    await publish(prefix, event)
     await wait_stored(audit_pool, event)
     row = await audit_pool.fetchrow("SELECT * FROM events WHERE event_id = $1", event.event_id)
     assert (row["type"], row["service"], row["actor_id"], row["subject_id"]) == (
@@ -61,7 +59,11 @@ async def test_event_relayed_from_an_outbox_is_stored(
     audit_service, audit_pool, database_url, platform_settings
 ):
     schema, pool = await scratch_schema(database_url, [OUTBOX_MIGRATIONS])
-    relay = OutboxRelay(pool, platform_settings.nats_url)
+    relay = OutboxRelay(
+        pool,
+        platform_settings.nats_url,
+        signer=EventSigner(ServiceCredentials.load(platform_settings.tls_dir, "identity")),
+    )
     try:
         event = an_event(via="outbox")
         async with pool.acquire() as conn, conn.transaction():
@@ -77,24 +79,24 @@ async def test_event_relayed_from_an_outbox_is_stored(
 
 
 async def test_same_event_published_twice_is_stored_once(
-    audit_service, js, audit_pool, audit_stream
+    audit_service, js, audit_pool, audit_stream, publish
 ):
     _stream, prefix = audit_stream
     event = an_event(attempt="twice")
-    first = await publish(js, prefix, event)
-    again = await publish(js, prefix, event)
+    first = await publish(prefix, event)
+    again = await publish(prefix, event)
     # JetStream's duplicate window drops the second copy ...
     assert again.duplicate is True and again.seq == first.seq
     # ... and a copy without a message id, which JetStream keeps, is dropped by the store.
-    await publish(js, prefix, event, msg_id=False)
+    await publish(prefix, event, msg_id=False)
     later = an_event(attempt="after")
-    await publish(js, prefix, later)
+    await publish(prefix, later)
     await wait_stored(audit_pool, later)
     assert await stored_count(audit_pool, event) == 1
 
 
 async def test_malformed_messages_are_skipped_and_not_logged(
-    audit_service, js, audit_pool, audit_stream
+    audit_service, js, audit_pool, audit_stream, publish, pki_dir
 ):
     stream, prefix = audit_stream
     marker = "do-not-log-" + uuid.uuid4().hex
@@ -110,8 +112,13 @@ async def test_malformed_messages_are_skipped_and_not_logged(
     valid = an_event(after="malformed")
     with structlog.testing.capture_logs() as logs:
         for payload in payloads:
-            await js.publish(f"{prefix}.identity.user.logged_in", payload)
-        await publish(js, prefix, valid)
+            # Signed, so that they fail at parsing, the step under test.
+            await js.publish(
+                f"{prefix}.identity.user.logged_in",
+                payload,
+                headers=signed_headers(pki_dir, "identity", payload),
+            )
+        await publish(prefix, valid)
         await wait_stored(audit_pool, valid)
     malformed = [entry for entry in logs if entry["event"] == "audit_event_malformed"]
     assert len(malformed) == len(payloads)
@@ -132,13 +139,13 @@ async def test_malformed_messages_are_skipped_and_not_logged(
 
 
 async def test_event_published_before_the_service_first_starts_is_stored(
-    js, audit_pool, platform_settings
+    js, audit_pool, platform_settings, publish
 ):
     settings = derived_settings(platform_settings, "early")
     await js.add_stream(name=settings.audit_stream, subjects=[f"{settings.audit_subject_prefix}.>"])
     try:
         event = an_event(published="before start")
-        await publish(js, settings.audit_subject_prefix, event)
+        await publish(settings.audit_subject_prefix, event)
         running = await service.start(settings)
         try:
             await wait_stored(audit_pool, event)
@@ -151,16 +158,18 @@ async def test_event_published_before_the_service_first_starts_is_stored(
         await delete_stream(settings.audit_stream, platform_settings.nats_url)
 
 
-async def test_failed_append_is_retried_until_stored(chain_pool, js, platform_settings):
+async def test_failed_append_is_retried_until_stored(
+    chain_pool, js, platform_settings, publish, verifier
+):
     settings = derived_settings(platform_settings, "retry", audit_retry_delay_seconds=0.2)
-    consumer = AuditConsumer(chain_pool, settings, fetch_timeout=1)
+    consumer = AuditConsumer(chain_pool, settings, verifier=verifier, fetch_timeout=1)
     await consumer.start()
     try:
         # The database "fails": the chain head cannot be found.
         await chain_pool.execute("ALTER TABLE chain_head RENAME TO chain_head_away")
         event = an_event(retried="yes")
         with structlog.testing.capture_logs() as logs:
-            await publish(js, settings.audit_subject_prefix, event)
+            await publish(settings.audit_subject_prefix, event)
 
             async def append_failed():
                 return any(entry["event"] == "audit_append_failed" for entry in logs)
@@ -175,11 +184,56 @@ async def test_failed_append_is_retried_until_stored(chain_pool, js, platform_se
         await delete_stream(settings.audit_stream, platform_settings.nats_url)
 
 
-async def test_chain_written_by_the_service_verifies(audit_service, js, audit_pool, audit_stream):
+async def test_chain_written_by_the_service_verifies(
+    audit_service, js, audit_pool, audit_stream, publish
+):
     _stream, prefix = audit_stream
     event = an_event(check="chain")
-    await publish(js, prefix, event)
+    await publish(prefix, event)
     await wait_stored(audit_pool, event)
     report = await store.verify_all(audit_pool)
     assert report.intact is True
     assert report.checked >= 1
+
+
+async def test_events_not_signed_by_their_own_service_are_refused(
+    audit_service, js, audit_pool, audit_stream, publish, pki_dir
+):
+    _stream, prefix = audit_stream
+    unsigned, impostor, misrouted, altered, rogue = (an_event(case=n) for n in range(5))
+
+    with structlog.testing.capture_logs() as logs:
+        await js.publish(subject_for(prefix, unsigned), unsigned.to_json())
+        # The vault's valid signature on an event that claims to be the identity's.
+        await publish(prefix, impostor, signer="vault")
+        # Signed by the right service but sent on another service's subject.
+        payload = misrouted.to_json()
+        await js.publish(
+            f"{prefix}.vault.key.stored",
+            payload,
+            headers=signed_headers(pki_dir, "identity", payload),
+        )
+        # Bytes changed after signing.
+        payload = altered.to_json()
+        headers = signed_headers(pki_dir, "identity", payload)
+        await js.publish(
+            subject_for(prefix, altered), payload.replace(b"case", b"kase"), headers=headers
+        )
+        # A certificate named "identity" from a CA that is not the platform's.
+        rogue_dir = pki_dir.parent / "rogue-pki"
+        ensure_dev_pki(rogue_dir)
+        payload = rogue.to_json()
+        await js.publish(
+            subject_for(prefix, rogue),
+            payload,
+            headers=signed_headers(rogue_dir, "identity", payload),
+        )
+
+        valid = an_event(case="valid")
+        await publish(prefix, valid)
+        await wait_stored(audit_pool, valid)
+    for refused in (unsigned, impostor, misrouted, altered, rogue):
+        assert await stored_count(audit_pool, refused) == 0
+    kinds = [entry["event"] for entry in logs]
+    assert kinds.count("audit_event_untrusted") == 3  # unsigned, altered, rogue
+    assert kinds.count("audit_event_malformed") == 2  # impostor, misrouted

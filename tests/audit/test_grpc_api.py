@@ -10,6 +10,7 @@ from services.common.mtls import ServiceCredentials
 from services.common.waiting import wait_until
 from services.contracts import audit_pb2, audit_pb2_grpc
 from tests.audit.conftest import stored_count
+from tests.conftest import signed_headers
 
 
 def stub_for(caller, pki_dir, settings):
@@ -25,7 +26,7 @@ async def gateway(audit_service, pki_dir, platform_settings):
 
 
 @pytest.fixture(scope="module")
-async def two_subjects(audit_service, js, audit_pool, audit_stream):
+async def two_subjects(audit_service, js, audit_pool, audit_stream, pki_dir):
     """Three events of subject A and one of subject B, stored."""
     _stream, prefix = audit_stream
     subject_a, subject_b = "user-grpc-a", "user-grpc-b"
@@ -60,10 +61,13 @@ async def two_subjects(audit_service, js, audit_pool, audit_stream):
         ),
     ]
     for event in events:
+        payload = event.to_json()
         await js.publish(
             subject_for(prefix, event),
-            event.to_json(),
-            headers={"Nats-Msg-Id": str(event.event_id)},
+            payload,
+            headers=signed_headers(
+                pki_dir, event.service, payload, **{"Nats-Msg-Id": str(event.event_id)}
+            ),
         )
     for event in events:
         await wait_until(lambda e=event: stored_count(audit_pool, e), timeout=20, what="stored")
