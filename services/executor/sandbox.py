@@ -30,8 +30,8 @@ What it does not isolate (known limits of the local sandbox):
   it, and it does not bind when bwrap runs as root (root is exempt);
 - /usr is readable: whatever is installed there (system Python packages) is
   visible to the agent;
-- the agent can of course print or misuse its own key: output is stored for the
-  key's owner, so it may contain the key if the agent chooses to print it.
+- the agent can of course print or misuse its own key. The run manager takes
+  verbatim copies of the key out of the stored output, but not encoded ones.
 """
 
 import asyncio

@@ -13,7 +13,12 @@ from structlog.testing import capture_logs
 
 from services.common.waiting import wait_until
 from services.contracts import executor_pb2
-from services.executor.runs import INTERRUPTED_BY_RESTART, INTERRUPTED_BY_STOP, MAX_CODE_BYTES
+from services.executor.runs import (
+    INTERRUPTED_BY_RESTART,
+    INTERRUPTED_BY_STOP,
+    KEY_REDACTED,
+    MAX_CODE_BYTES,
+)
 from services.executor.sandbox import KEY_PATH
 from services.executor.service import start
 from tests.conftest import free_port
@@ -128,18 +133,34 @@ async def test_started_and_finished_events_are_in_the_outbox_without_the_key(
 
 
 async def test_key_and_output_are_not_logged(gateway, owner_id, key_id, api_key, caplog):
-    code = f"print(open({KEY_PATH!r}).read())"
+    code = f"print('length', len(open({KEY_PATH!r}).read()))"
     with capture_logs() as logged:
         started = await gateway.StartRun(
             executor_pb2.StartRunRequest(owner_id=owner_id, key_id=key_id, code=code)
         )
         run = await finished(gateway, owner_id, started.run_id)
-    # The agent may print its own key: that output is the owner's, stored for them.
-    assert run.output.strip() == api_key.decode()
+    assert run.output == f"length {len(api_key)}\n"
     events = [entry["event"] for entry in logged]
     assert "run_started" in events and "run_finished" in events
     assert api_key.decode() not in repr(logged)
     assert api_key.decode() not in caplog.text
+
+
+async def test_a_key_the_agent_prints_is_not_stored(
+    gateway, executor_pool, owner_id, key_id, api_key
+):
+    code = f"key = open({KEY_PATH!r}).read()\nprint('before', key, 'after', key[-4:])"
+    started = await gateway.StartRun(
+        executor_pb2.StartRunRequest(owner_id=owner_id, key_id=key_id, code=code)
+    )
+    run = await finished(gateway, owner_id, started.run_id)
+    key = api_key.decode()
+    assert run.status == "succeeded"
+    assert run.output == f"before {KEY_REDACTED} after {key[-4:]}\n"
+    stored = await executor_pool.fetchval(
+        "SELECT output FROM runs WHERE run_id = $1", uuid.UUID(started.run_id)
+    )
+    assert stored == run.output
 
 
 async def test_another_owners_key_is_not_found_and_no_run_is_recorded(
