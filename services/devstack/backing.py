@@ -108,6 +108,13 @@ def _nats_server_binary() -> str:
     return found
 
 
+def _dies_with_launcher() -> list[str]:
+    """A command prefix that makes the process get SIGTERM when the launcher dies,
+    even by SIGKILL (util-linux's setpriv sets the parent-death signal, then execs)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
+
+
 async def ensure_nats(state_dir: Path, port: int) -> tuple[str, subprocess.Popen | None]:
     """A reachable NATS URL with JetStream, and the process we started, if any."""
     given = os.environ.get("NATS_URL")
@@ -120,9 +127,12 @@ async def ensure_nats(state_dir: Path, port: int) -> tuple[str, subprocess.Popen
     log_file = store / "nats-server.log"
     server = [_nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js"]
     process = subprocess.Popen(  # noqa: S603 (our own binary and arguments)
-        [*server, "-sd", str(store), "-l", str(log_file)],
+        [*_dies_with_launcher(), *server, "-sd", str(store), "-l", str(log_file)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Its own process group: a Ctrl-C in the terminal reaches the launcher,
+        # which stops NATS only after the services have sent what they hold.
+        process_group=0,
     )
     url = f"nats://127.0.0.1:{port}"
 

@@ -131,12 +131,19 @@ class Stack:
         return None
 
     def stop(self) -> None:
-        """Stop the services in reverse order, then what backs them."""
-        for name in reversed(list(self.processes)):
+        """Stop the services, gateway first, then what backs them: NATS goes last
+        so that services still flushing events on their way out can reach it."""
+        services = [name for name in reversed(list(self.processes)) if name in START_ORDER]
+        backing = [name for name in self.processes if name not in START_ORDER]
+        self._terminate(services)
+        self._terminate(backing)
+
+    def _terminate(self, names: list[str]) -> None:
+        for name in names:
+            if self.processes[name].poll() is None:
+                self.processes[name].send_signal(signal.SIGTERM)
+        for name in names:
             process = self.processes[name]
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for name, process in self.processes.items():
             try:
                 process.wait(timeout=STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:

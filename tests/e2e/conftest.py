@@ -59,9 +59,12 @@ class RunningPlatform:
 
 
 async def launch_platform(
-    state_dir: Path, *, database_url: str, stream: str, prefix: str
+    state_dir: Path, *, database_url: str, stream: str, prefix: str, own_nats: bool = False
 ) -> RunningPlatform:
-    """Start `python -m services.devstack` and wait until it says it is up."""
+    """Start `python -m services.devstack` and wait until it says it is up.
+
+    With ``own_nats`` the launcher starts its own nats-server, as `make run`
+    does on a machine without NATS, instead of using the machine's."""
     state_dir.mkdir(parents=True, exist_ok=True)
     log_file = state_dir / "platform.log"
     gateway_port = free_port()
@@ -83,6 +86,9 @@ async def launch_platform(
         # is left at its real value.
         "AECARO_GATEWAY_RATE_LIMIT_PER_CLIENT": "100000/minute",
     }
+    if own_nats:
+        del env["NATS_URL"]
+        env["AECARO_DEV_NATS_PORT"] = str(free_port())
     with open(log_file, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "services.devstack"],

@@ -1,6 +1,10 @@
 """`make run`'s launcher: Ctrl-C stops everything it started, a killed
 launcher takes its services with it, and a restart keeps users and keys."""
 
+import json
+import os
+import signal
+
 import psutil
 import pytest
 
@@ -78,3 +82,44 @@ async def test_services_stop_when_the_launcher_is_killed(own_database, tmp_path)
     platform.process.kill()  # SIGKILL: the launcher gets no chance to clean up
     platform.process.wait()
     await wait_until(lambda: _all_gone(started), timeout=30, what="orphaned services to stop")
+
+
+def _named(processes: list[psutil.Process], name: str) -> list[psutil.Process]:
+    return [p for p in processes if name in " ".join(p.cmdline())]
+
+
+async def test_ctrl_c_in_the_terminal_stops_everything_with_the_launchers_own_nats(
+    own_database, tmp_path
+):
+    url, stream, prefix = own_database
+    platform = await launch_platform(
+        tmp_path / "state", database_url=url, stream=stream, prefix=prefix, own_nats=True
+    )
+    started = _descendants(platform.process.pid)
+    assert len(_named(started, "nats-server")) == 1
+    log_before_stop = len(platform.log_lines())
+
+    # A terminal's Ctrl-C signals the whole foreground process group at once.
+    os.killpg(platform.process.pid, signal.SIGINT)
+    assert platform.process.wait(timeout=60) == 0
+    await wait_until(lambda: _all_gone(started), timeout=30, what="every process to stop")
+
+    # Nothing failed or complained on the way out, and every line is JSON.
+    stopping = platform.log_lines()[log_before_stop:]
+    for line in stopping:
+        if line.startswith("{"):
+            assert json.loads(line)["level"] in ("info", "debug"), line
+        else:
+            assert line.startswith("AECARO stopped"), line
+
+
+async def test_the_launchers_own_nats_stops_when_the_launcher_is_killed(own_database, tmp_path):
+    url, stream, prefix = own_database
+    platform = await launch_platform(
+        tmp_path / "state", database_url=url, stream=stream, prefix=prefix, own_nats=True
+    )
+    started = _descendants(platform.process.pid)
+    assert len(_named(started, "nats-server")) == 1
+    platform.process.kill()
+    platform.process.wait()
+    await wait_until(lambda: _all_gone(started), timeout=30, what="nats-server and the services")
