@@ -16,6 +16,7 @@ from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
+from services.common.emails import InvalidEmailError, normalize_email
 from services.gateway.errors import ApiError
 
 
@@ -53,7 +54,13 @@ class RateLimiter:
         await self._hit(self._limits.per_client, route, "client", client)
 
     async def check_account(self, route: str, account: str) -> None:
-        digest = hashlib.sha256(account.strip().lower().encode("utf-8")).hexdigest()
+        """Count an attempt on ``account`` (an email), under the spelling identity
+        stores it by, so that writing it another way gives no fresh counter."""
+        try:
+            account = normalize_email(account)
+        except InvalidEmailError:
+            account = account.strip().lower()  # no such account; counted all the same
+        digest = hashlib.sha256(account.encode("utf-8")).hexdigest()
         await self._hit(self._limits.per_account, route, "account", digest)
 
 

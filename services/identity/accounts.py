@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
-import email_validator
 
+from services.common.emails import InvalidEmailError, normalize_email
 from services.common.events import new_event
 from services.common.outbox import OutboxRelay, enqueue
 from services.identity import store, tokens
@@ -20,11 +20,6 @@ from services.identity.passwords import PasswordHasher
 from services.identity.signing import SigningKey
 
 SERVICE = "identity"
-MAX_EMAIL_LENGTH = 254
-
-
-class InvalidEmailError(ValueError):
-    """Raised when a sign-up email is not a valid address."""
 
 
 class InvalidCredentialsError(Exception):
@@ -40,16 +35,6 @@ class IssuedTokens:
     access_token: str
     expires_in: int
     refresh_token: str
-
-
-def normalize_email(email: str) -> str:
-    if len(email) > MAX_EMAIL_LENGTH:
-        raise InvalidEmailError("email is too long")
-    try:
-        checked = email_validator.validate_email(email, check_deliverability=False)
-    except email_validator.EmailNotValidError:
-        raise InvalidEmailError("email is not a valid address") from None
-    return checked.normalized.lower()
 
 
 class Accounts:

@@ -5,12 +5,12 @@ from datetime import UTC, datetime
 
 import grpc
 
+from services.common.emails import InvalidEmailError
 from services.common.mtls import allow_callers
 from services.contracts import identity_pb2, identity_pb2_grpc
 from services.identity.accounts import (
     Accounts,
     InvalidCredentialsError,
-    InvalidEmailError,
     InvalidRefreshTokenError,
 )
 from services.identity.passwords import MAX_LENGTH, WeakPasswordError

@@ -39,6 +39,22 @@ async def test_accounts_are_counted_whatever_their_case(limiter):
         await limiter.check_account(route, "ADA@EXAMPLE.COM")
 
 
+async def test_look_alike_spellings_of_an_account_share_its_counter(limiter):
+    route = f"test-{secrets.token_hex(4)}"
+    await limiter.check_account(route, "ada@example.com")
+    await limiter.check_account(route, "ada@ｅxample.com")  # full-width e
+    with pytest.raises(ApiError):
+        await limiter.check_account(route, "ａｄａ@example.com")
+
+
+async def test_text_that_is_no_email_is_still_counted(limiter):
+    route = f"test-{secrets.token_hex(4)}"
+    await limiter.check_account(route, "not an email")
+    await limiter.check_account(route, "NOT AN EMAIL ")
+    with pytest.raises(ApiError):
+        await limiter.check_account(route, "not an email")
+
+
 def test_a_synchronous_storage_url_is_a_configuration_error():
     with pytest.raises(ValueError, match="async"):
         RateLimiter("memory://", RateLimits.parse(per_client="1/second", per_account="1/second"))

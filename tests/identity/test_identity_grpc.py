@@ -65,6 +65,17 @@ async def test_duplicate_email_is_already_exists(gateway, run_id):
     assert refused.value.code() == grpc.StatusCode.ALREADY_EXISTS
 
 
+async def test_a_full_width_look_alike_is_the_same_account(gateway, run_id):
+    email = f"wide.{run_id}@example.com"
+    await _sign_up(gateway, email)
+    look_alike = email.replace("wide", "ｗｉｄｅ").replace("example", "ｅxample")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await _sign_up(gateway, look_alike)
+    assert refused.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    pair = await gateway.LogIn(identity_pb2.LogInRequest(email=look_alike, password=PASSWORD))
+    assert pair.access_token
+
+
 @pytest.mark.parametrize(
     ("email", "password"),
     [
