@@ -63,3 +63,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers = []
         uvicorn_logger.propagate = True
+    # Python's warnings go to stderr as plain text unless they are logged.
+    logging.captureWarnings(True)

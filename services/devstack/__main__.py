@@ -3,12 +3,14 @@
 import asyncio
 import os
 import signal
+import sys
 from pathlib import Path
 
 import structlog
 
 from services.common.logs import configure_logging
-from services.devstack.stack import Stack
+from services.devstack.backing import BackingServiceError
+from services.devstack.stack import Stack, StartFailed
 
 log = structlog.get_logger("services.devstack")
 
@@ -24,7 +26,12 @@ async def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await stack.start()
+        try:
+            await stack.start()
+        except (StartFailed, BackingServiceError, TimeoutError) as failure:
+            log.error("start_failed", reason=str(failure))
+            print(f"AECARO could not start: {failure}", file=sys.stderr, flush=True)
+            return 1
         print(
             f"AECARO is up: {stack.gateway_url}  (CA: {stack.state_dir / 'pki' / 'ca.pem'})",
             flush=True,

@@ -26,9 +26,24 @@ log = structlog.get_logger(__name__)
 DEV_DATABASE = "aecaro"
 
 
+class BackingServiceError(Exception):
+    """PostgreSQL or NATS cannot be had; the message says what to do about it."""
+
+
+# Errors that waiting will not cure: the server answered and said no.
+_DATABASE_REFUSALS = {
+    asyncpg.InvalidCatalogNameError: "the database named in DATABASE_URL does not exist",
+    asyncpg.InvalidAuthorizationSpecificationError: "PostgreSQL refused DATABASE_URL's user",
+    asyncpg.InvalidPasswordError: "PostgreSQL refused DATABASE_URL's password",
+}
+
+
 async def _database_reachable(dsn: str) -> bool:
     try:
         conn = await asyncpg.connect(dsn, timeout=2)
+    except tuple(_DATABASE_REFUSALS) as refusal:
+        # The URL itself is not repeated: it may hold a password.
+        raise BackingServiceError(_DATABASE_REFUSALS[type(refusal)]) from None
     except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await conn.close()
@@ -122,6 +137,13 @@ async def ensure_nats(state_dir: Path, port: int) -> tuple[str, subprocess.Popen
         await wait_until(lambda: _nats_reachable(given), timeout=30, what="NATS at NATS_URL")
         return given, None
 
+    url = f"nats://127.0.0.1:{port}"
+    if await _nats_reachable(url):
+        raise BackingServiceError(
+            f"something already answers on port {port}, where the launcher starts its own"
+            " NATS: stop it (a nats-server left by an older launcher?), or set"
+            " AECARO_DEV_NATS_PORT to another port, or NATS_URL to use that server"
+        )
     store = (state_dir / "nats").resolve()
     store.mkdir(parents=True, exist_ok=True)
     log_file = store / "nats-server.log"
@@ -134,11 +156,10 @@ async def ensure_nats(state_dir: Path, port: int) -> tuple[str, subprocess.Popen
         # which stops NATS only after the services have sent what they hold.
         process_group=0,
     )
-    url = f"nats://127.0.0.1:{port}"
 
     async def nats_up() -> bool:
         if process.poll() is not None:
-            raise RuntimeError(
+            raise BackingServiceError(
                 f"nats-server exited with code {process.returncode} (is port {port} taken?"
                 f" AECARO_DEV_NATS_PORT picks another); its log: {log_file}"
             )

@@ -7,6 +7,7 @@ exactly as it would be in Kubernetes.
 """
 
 import asyncio
+import fcntl
 import os
 import signal
 import ssl
@@ -64,6 +65,26 @@ async def _gateway_answers(url: str, ca_file: Path) -> bool:
         return False
 
 
+class StartFailed(Exception):
+    """The platform could not start; the message says why."""
+
+
+def _hold_state_lock(state_dir: Path) -> int:
+    """Lock the state folder for this launcher; the kernel drops the lock when it
+    exits, however it exits. Two launchers on one folder would share its
+    database and NATS store."""
+    fd = os.open(state_dir / "launcher.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StartFailed(
+            f"another launcher is running on {state_dir}: stop it first, or set"
+            " AECARO_STATE_DIR to another folder"
+        ) from None
+    return fd
+
+
 class Stack:
     def __init__(self, state_dir: Path, *, gateway_port: int, nats_port: int):
         self.state_dir = state_dir.resolve()
@@ -73,6 +94,7 @@ class Stack:
 
     async def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._state_lock = _hold_state_lock(self.state_dir)
         pki = ensure_dev_pki(self.state_dir / "pki")
         create_signing_key_file(self.state_dir / "identity" / "signing-key.pem")
         create_keyring_file(self.state_dir / "vault" / "keyring.json")
@@ -107,7 +129,10 @@ class Stack:
     def _raise_if_any_exited(self) -> None:
         exited = {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}
         if exited:
-            raise RuntimeError(f"services exited during start-up: {exited}")
+            raise StartFailed(
+                f"services exited during start-up (exit codes {exited}); their log lines above"
+                " say why"
+            )
 
     async def _listening(self, service: str, address: str) -> bool:
         self._raise_if_any_exited()
