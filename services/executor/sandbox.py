@@ -21,13 +21,15 @@ What the bubblewrap sandbox isolates:
   memory: it is never on the host's disk, in an environment, or on a command line;
 - a wall-clock limit kills the whole sandbox (its pid namespace and bwrap's
   process group); rlimits cap address space, file size and processes, and stop
-  core dumps (which would hold the key).
+  core dumps (which would hold the key);
+- where the machine allows (see cgroups.py), a control group per run caps the
+  memory and the processes of the whole run together, whatever it forks.
 
 What it does not isolate (known limits of the local sandbox):
 - the kernel is shared: a kernel exploit escapes. No seccomp filter is installed;
-- CPU time and total memory are bounded only by the rlimits and the timeout, not
-  by a cgroup. The process limit counts per host user, so concurrent runs share
-  it, and it does not bind when bwrap runs as root (root is exempt);
+- CPU is bounded only by the timeout. Without a run cgroup ("sandbox_without_cgroups"
+  at start), memory and processes are bounded per process only, and the process
+  rlimit does not bind when bwrap runs as root (root is exempt);
 - /usr is readable: whatever is installed there (system Python packages) is
   visible to the agent;
 - the agent can of course print or misuse its own key. The run manager takes
@@ -36,6 +38,7 @@ What it does not isolate (known limits of the local sandbox):
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -47,6 +50,14 @@ from typing import Protocol
 
 import structlog
 from pydantic import SecretBytes
+
+from services.executor.cgroups import (
+    JOIN_FAILED_EXIT_CODE,
+    JOIN_FAILED_MESSAGE,
+    CgroupsUnavailable,
+    RunGroup,
+    RunGroups,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -269,9 +280,13 @@ class BubblewrapSandbox:
         limits: SandboxLimits,
         host_user: tuple[int, int] | None = None,
         setpriv_path: Path = Path("/usr/bin/setpriv"),
+        run_groups: RunGroups | None = None,
     ):
         """``host_user`` (uid, gid): the unprivileged host user bwrap runs as, by way
-        of util-linux's setpriv; None runs it as the current user."""
+        of util-linux's setpriv; None runs it as the current user. ``run_groups``:
+        a control group per run capping its total memory and processes; None
+        leaves only the per-process rlimits."""
+        self._run_groups = run_groups
         self._bwrap = Path(bwrap_path)
         self._python = Path(python_path)
         self._limits = limits
@@ -292,6 +307,7 @@ class BubblewrapSandbox:
         """From ``ExecutorSettings``; drops to the configured host user when root."""
         running_as_root = os.geteuid() == 0
         return cls(
+            run_groups=_run_groups_from(settings),
             bwrap_path=settings.executor_bwrap_path,
             python_path=settings.executor_python_path,
             limits=SandboxLimits.from_settings(settings),
@@ -367,6 +383,21 @@ class BubblewrapSandbox:
         return args
 
     async def run(self, code: str, api_key: SecretBytes) -> SandboxResult:
+        if self._run_groups is None:
+            return await self._run(code, api_key, None)
+        try:
+            group = self._run_groups.create()
+        except OSError as failure:
+            log.error("run_cgroup_failed", error=failure.strerror)
+            return SandboxResult(RunStatus.ERROR, None, "the sandbox could not start")
+        try:
+            # Read the group's counters before it goes.
+            return _with_group_outcome(await self._run(code, api_key, group), group)
+        finally:
+            # Shielded: a cancelled run must not leave its group behind.
+            await asyncio.shield(asyncio.to_thread(group.remove))
+
+    async def _run(self, code: str, api_key: SecretBytes, group: RunGroup | None) -> SandboxResult:
         key_fd = _pipe_holding(api_key.get_secret_value())
         try:
             code_fd = _pipe_holding(code.encode())
@@ -375,7 +406,9 @@ class BubblewrapSandbox:
             raise
         info_read, info_write = os.pipe2(os.O_CLOEXEC)
         try:
+            join_group = group.join_command() if group else []
             bwrap = await asyncio.create_subprocess_exec(
+                *join_group,
                 *self._arguments(key_fd=key_fd, code_fd=code_fd, info_fd=info_write),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
@@ -428,6 +461,35 @@ class BubblewrapSandbox:
         code = bwrap.returncode
         status = RunStatus.SUCCEEDED if code == 0 else RunStatus.FAILED
         return SandboxResult(status, code, text)
+
+
+def _run_groups_from(settings) -> RunGroups | None:
+    """Run cgroups as ``executor_cgroups`` asks: "auto" uses them when the machine
+    allows, "required" refuses to start without them, "off" never uses them."""
+    if settings.executor_cgroups == "off":
+        return None
+    try:
+        return RunGroups.for_limits(
+            memory_bytes=settings.executor_memory_limit_bytes,
+            max_processes=settings.executor_max_processes,
+            v2_parent=settings.executor_cgroup_parent,
+        )
+    except CgroupsUnavailable as missing:
+        if settings.executor_cgroups == "required":
+            raise SandboxUnavailable(str(missing)) from None
+        log.warning("sandbox_without_cgroups", reason=str(missing))
+        return None
+
+
+def _with_group_outcome(result: SandboxResult, group: RunGroup) -> SandboxResult:
+    if result.exit_code == JOIN_FAILED_EXIT_CODE and result.output.strip() == JOIN_FAILED_MESSAGE:
+        # The wrapper could not enter the group, so nothing of the agent ran.
+        log.error("run_cgroup_join_failed")
+        return SandboxResult(RunStatus.ERROR, None, "the sandbox could not start")
+    if group.out_of_memory_kills():
+        note = "[memory limit reached: the kernel killed a process of this run]"
+        return dataclasses.replace(result, output=f"{result.output}\n{note}".lstrip("\n"))
+    return result
 
 
 def _note_sandbox_init(processes: _SandboxProcesses, info: asyncio.Task) -> None:

@@ -6,6 +6,7 @@ is ``AECARO_EXECUTOR_RUN_TIMEOUT_SECONDS``).
 
 import socket
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -26,9 +27,17 @@ class ExecutorSettings(PlatformSettings):
     # 1 MiB, so that a Run stays well within gRPC message limits.
     executor_output_limit_bytes: int = Field(default=64 * 1024, ge=1024, le=_MIB)
     # rlimits inside the sandbox (address space, one file's size, processes).
+    # Memory and processes also cap the whole run when it has a cgroup (below).
     executor_memory_limit_bytes: int = Field(default=512 * _MIB, ge=64 * _MIB)
     executor_file_size_limit_bytes: int = Field(default=16 * _MIB, ge=0)
     executor_max_processes: int = Field(default=64, ge=1)
+    # A cgroup per run caps the memory and processes of all its processes together.
+    # "auto": when the machine allows (root with cgroup v1, or a delegated v2
+    # folder), else a warning at start; "required": no start without; "off".
+    executor_cgroups: Literal["auto", "required", "off"] = "auto"
+    # cgroup v2 only: a folder of the unified hierarchy delegated to the executor,
+    # below which it creates the run groups (v1 needs none).
+    executor_cgroup_parent: Path | None = None
     # Size of each private tmpfs (/tmp and the working directory).
     executor_tmpfs_size_bytes: int = Field(default=64 * _MIB, ge=_MIB)
 
