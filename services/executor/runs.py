@@ -121,7 +121,8 @@ class RunManager:
             raise KeyNotFound()
         if self._stopping:
             raise ExecutorStopping()
-        # A soft limit: two requests at the same instant may both pass.
+        # A first, cheap look; the count that holds is taken again when the run
+        # is recorded (insert_running), under a lock on the owner.
         if await self._store.count_running(owner_id=owner_id) >= self._max_runs_per_owner:
             raise TooManyRuns()
         run_id = uuid.uuid4()
@@ -131,7 +132,16 @@ class RunManager:
         )
         if self._stopping:
             raise ExecutorStopping()
-        record = await self._store.insert_running(run_id=run_id, owner_id=owner_id, key_id=key_uuid)
+        record = await self._store.insert_running(
+            run_id=run_id,
+            owner_id=owner_id,
+            key_id=key_uuid,
+            max_unfinished=self._max_runs_per_owner,
+        )
+        if record is None:
+            # Another start took the last place meanwhile. The vault has recorded
+            # decrypting the key for this run id; the run itself never existed.
+            raise TooManyRuns()
         self._events_committed()
         log.info("run_started", run_id=str(run_id), owner_id=owner_id, key_id=str(key_uuid))
         task = asyncio.create_task(self._execute(record, api_key, code), name=f"run-{run_id}")

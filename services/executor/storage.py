@@ -48,6 +48,11 @@ def _finished_event(record: RunRecord):
     )
 
 
+# The first key of the advisory lock taken per owner when a run is recorded;
+# the second is a hash of the owner id. Any fixed number unused elsewhere.
+_OWNER_RUNS_LOCK = 0x52554E53  # "RUNS"
+
+
 class RunStore:
     def __init__(self, pool: asyncpg.Pool, *, subject_prefix: str, runner: str):
         """``runner``: this process's name, recorded on the runs it starts."""
@@ -56,10 +61,25 @@ class RunStore:
         self._runner = runner
 
     async def insert_running(
-        self, *, run_id: uuid.UUID, owner_id: str, key_id: uuid.UUID
-    ) -> RunRecord:
-        """Record a run that starts now, with its run.started event."""
+        self, *, run_id: uuid.UUID, owner_id: str, key_id: uuid.UUID, max_unfinished: int
+    ) -> RunRecord | None:
+        """Record a run that starts now, with its run.started event; None, and
+        nothing recorded, when the owner already has ``max_unfinished`` runs.
+
+        The owner's runs are counted under a transaction lock on the owner, on
+        every replica alike, so concurrent starts cannot all slip under the limit.
+        """
         async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))", _OWNER_RUNS_LOCK, owner_id
+            )
+            unfinished = await conn.fetchval(
+                "SELECT count(*) FROM runs WHERE owner_id = $1 AND status = $2",
+                owner_id,
+                RunStatus.RUNNING.value,
+            )
+            if unfinished >= max_unfinished:
+                return None
             row = await conn.fetchrow(
                 "INSERT INTO runs (run_id, owner_id, key_id, status, runner)"
                 " VALUES ($1, $2, $3, $4, $5)"

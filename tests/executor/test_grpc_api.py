@@ -1,6 +1,7 @@
 """The Executor gRPC API over mutual TLS, with a fake vault and real bwrap,
 PostgreSQL and outbox."""
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -368,7 +369,7 @@ async def test_stopping_kills_running_sandboxes_and_records_them(
 
 
 async def test_an_owner_cannot_hold_more_runs_than_allowed(
-    platform_settings, pki_dir, executor_pool, owner_id, key_id
+    platform_settings, pki_dir, executor_pool, fake_vault, owner_id, key_id
 ):
     unfinished = await executor_pool.fetchval(
         "SELECT count(*) FROM runs WHERE owner_id = $1 AND status = 'running'", owner_id
@@ -387,3 +388,27 @@ async def test_an_owner_cannot_hold_more_runs_than_allowed(
                 await stub.StartRun(sleeping)
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert refused.value.details() == "too many unfinished runs; wait for one to end"
+
+
+async def test_concurrent_starts_cannot_slip_past_the_per_owner_limit(
+    platform_settings, pki_dir, executor_pool, fake_vault, owner_id, key_id
+):
+    unfinished = await executor_pool.fetchval(
+        "SELECT count(*) FROM runs WHERE owner_id = $1 AND status = 'running'", owner_id
+    )
+    allowed_more = 2
+    async with another_executor(
+        platform_settings, executor_max_runs_per_owner=unfinished + allowed_more
+    ) as (_svc, settings):
+        async with channel_as("gateway", settings, pki_dir) as stub:
+            sleeping = executor_pb2.StartRunRequest(
+                owner_id=owner_id, key_id=key_id, code="import time; time.sleep(60)"
+            )
+            outcomes = await asyncio.gather(
+                *(stub.StartRun(sleeping) for _ in range(12)), return_exceptions=True
+            )
+    started = [outcome for outcome in outcomes if isinstance(outcome, executor_pb2.Run)]
+    refused = [outcome for outcome in outcomes if isinstance(outcome, grpc.aio.AioRpcError)]
+    assert len(started) == allowed_more
+    assert len(refused) == 12 - allowed_more
+    assert {failure.code() for failure in refused} == {grpc.StatusCode.RESOURCE_EXHAUSTED}
