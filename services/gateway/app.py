@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from services.common.settings import PlatformSettings
 from services.gateway.auth import TokenVerifier
 from services.gateway.clients import InternalClients
-from services.gateway.errors import install_error_handlers
+from services.gateway.errors import ERROR_RESPONSES, install_error_handlers
 from services.gateway.middleware.body_limit import BodyLimitMiddleware
 from services.gateway.middleware.hsts import HSTSMiddleware
 from services.gateway.middleware.tracing import TracingMiddleware
@@ -66,6 +66,7 @@ def create_api(settings: GatewaySettings) -> FastAPI:
         redoc_url=None,
         # No 307 to the slash-less path: its Location would echo the Host header.
         redirect_slashes=False,
+        responses=ERROR_RESPONSES,
     )
     install_error_handlers(api)
     for module in (wellknown, auth, keys, runs, audit):

@@ -9,6 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger(__name__)
@@ -26,6 +27,25 @@ _STATUS_CODES = {
     415: "unsupported_media_type",
     422: "invalid_request",
     429: "too_many_requests",
+}
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """The body of every error answer, as the OpenAPI document describes it."""
+
+    error: ErrorDetail
+
+
+# Declared on every route, in place of FastAPI's own 422 description (whose
+# body is not what the handlers below send).
+ERROR_RESPONSES = {
+    "4XX": {"model": ErrorOut, "description": "The request cannot be served as sent"},
+    "5XX": {"model": ErrorOut, "description": "The platform failed or is unavailable"},
 }
 
 
