@@ -24,6 +24,7 @@ from services.executor.sandbox import (
 )
 from services.executor.settings import ExecutorSettings
 from tests.executor.conftest import OUTPUT_LIMIT, UNPRIVILEGED_HOST_USER
+from tests.executor.test_sandbox import SPAWN_SLEEPERS
 
 _MIB = 1024 * 1024
 RUN_MEMORY = 256 * _MIB
@@ -109,17 +110,7 @@ async def test_the_process_cap_binds_even_when_bwrap_runs_as_root(run_groups):
     # Root is exempt from RLIMIT_NPROC; the pids controller is not.
     result = await _run(
         _sandbox(run_groups, host_user=None),
-        """
-        import json, subprocess
-        children = []
-        try:
-            for _ in range(100):
-                children.append(subprocess.Popen(["/usr/bin/sleep", "600"]))
-            refused = None
-        except OSError as failure:
-            refused = failure.errno
-        print(json.dumps({"spawned": len(children), "refused": refused}))
-        """,
+        SPAWN_SLEEPERS,
     )
     report = json.loads(result.output.strip().splitlines()[-1])
     assert report["refused"] == errno.EAGAIN

@@ -32,6 +32,20 @@ from tests.executor.conftest import OUTPUT_LIMIT, UNPRIVILEGED_HOST_USER, sandbo
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+# Starts up to 100 processes and reports how many it got before being refused.
+SPAWN_SLEEPERS = """
+import json, subprocess
+children = []
+try:
+    for _ in range(100):
+        children.append(subprocess.Popen(["/usr/bin/sleep", "600"]))
+    refused = None
+except OSError as failure:
+    refused = failure.errno
+print(json.dumps({"spawned": len(children), "refused": refused}))
+"""
+
+
 def a_key() -> bytes:
     return f"sk-test-{secrets.token_urlsafe(24)}".encode()
 
@@ -464,17 +478,7 @@ async def test_process_limit_binds_for_the_unprivileged_host_user():
     report = report_of(
         await run_agent(
             sandbox,
-            """
-            import json, subprocess
-            children = []
-            try:
-                for _ in range(100):
-                    children.append(subprocess.Popen(["/usr/bin/sleep", "600"]))
-                refused = None
-            except OSError as failure:
-                refused = failure.errno
-            print(json.dumps({"spawned": len(children), "refused": refused}))
-            """,
+            SPAWN_SLEEPERS,
         )
     )
     assert report["refused"] == 11  # EAGAIN
