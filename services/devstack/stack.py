@@ -91,6 +91,8 @@ class Stack:
         self.gateway_url = f"https://localhost:{gateway_port}"
         self.nats_port = nats_port
         self.processes: dict[str, subprocess.Popen] = {}
+        # Held while this launcher lives; the kernel releases it when it exits.
+        self._state_lock: int | None = None
 
     async def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -2,9 +2,9 @@
 background, record how it ended.
 
 The plaintext key is held only in memory, by the run's task, for as long as the
-sandbox needs it; it is never logged, stored or put in an event, and verbatim copies the agent
-printed are taken out of its output before that is stored. Neither is the
-agent's output logged (it is the owner's data and may hold anything).
+sandbox needs it; it is never logged, stored or put in an event, and copies the
+agent printed verbatim are taken out of its output before that is stored.
+Neither is the agent's output logged (it is the owner's data and may hold anything).
 """
 
 import asyncio
