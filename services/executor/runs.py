@@ -206,11 +206,7 @@ class RunManager:
             log.error("run_record_failed", run_id=str(record.run_id), error=type(failure).__name__)
             return
         if finished is not None:
-            # Not while stopping: the relay is about to stop, and waking it just then
-            # can make it miss its cancellation (see service.stop_relay). The event
-            # is in the outbox either way and goes out after the next start.
-            if not self._stopping:
-                self._events_committed()
+            self._events_committed()
             log.info(
                 "run_finished",
                 run_id=str(record.run_id),

@@ -1,7 +1,6 @@
 """Starting and stopping the executor: pool, outbox relay, vault channel,
 sandbox, run manager and gRPC server."""
 
-import asyncio
 from dataclasses import dataclass
 
 import asyncpg
@@ -30,7 +29,6 @@ from services.executor.vault_client import VaultKeyClient
 log = structlog.get_logger(__name__)
 
 _STOP_GRACE_SECONDS = 5
-_RELAY_STOP_RETRY_SECONDS = 2
 _PROBE_OUTPUT = "sandbox ready"
 
 
@@ -49,32 +47,9 @@ class RunningExecutor:
         await self.server.stop(_STOP_GRACE_SECONDS)
         await self.runs.stop()
         await self.vault_channel.close()
-        await stop_relay(self.relay)
+        await self.relay.stop()
         await self.pool.close()
         log.info("executor_stopped")
-
-
-async def stop_relay(
-    relay: OutboxRelay, *, retry_seconds: float = _RELAY_STOP_RETRY_SECONDS
-) -> None:
-    """``relay.stop()``, asked again until the relay has really stopped.
-
-    OutboxRelay waits for its wake-up with asyncio.wait_for, which on Python 3.11
-    swallows a cancellation that lands just as the wait completes (a ``wake()``
-    at that moment); ``stop()`` would then wait forever. A second cancellation
-    reaches it in its next wait.
-    """
-    attempts = [asyncio.ensure_future(relay.stop())]
-    while True:
-        done, _ = await asyncio.wait(attempts, timeout=retry_seconds)
-        if done:
-            break
-        log.warning("outbox_relay_stop_retried")
-        attempts.append(asyncio.ensure_future(relay.stop()))
-    # The relay has stopped: every attempt ends now; none is left behind.
-    for outcome in await asyncio.gather(*attempts, return_exceptions=True):
-        if isinstance(outcome, BaseException):
-            raise outcome
 
 
 async def check_sandbox(sandbox: Sandbox) -> None:

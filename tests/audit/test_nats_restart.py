@@ -1,10 +1,5 @@
 """The consumer rides out a NATS server restart (a private server, so others are unaffected)."""
 
-import asyncio
-import contextlib
-import sys
-from pathlib import Path
-
 import nats
 import pytest
 import structlog
@@ -15,41 +10,7 @@ from services.common.events import new_event, subject_for
 from services.common.waiting import wait_until
 from tests.audit.conftest import derived_settings, free_port, stored_count
 from tests.conftest import signed_headers
-
-NATS_SERVER = Path(sys.executable).parent / "nats-server"
-WAIT = 30
-
-
-async def start_nats(port: int, store_dir: Path) -> asyncio.subprocess.Process:
-    process = await asyncio.create_subprocess_exec(
-        str(NATS_SERVER),
-        "--addr",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--jetstream",
-        "--store_dir",
-        str(store_dir),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-
-    async def accepting():
-        with contextlib.suppress(OSError):
-            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            await writer.wait_closed()
-            return True
-        return False
-
-    await wait_until(accepting, timeout=WAIT, what="private nats-server listening")
-    return process
-
-
-async def stop_nats(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.terminate()
-        await process.wait()
+from tests.private_nats import NATS_SERVER, WAIT, start_nats, stop_nats
 
 
 async def publish_when_possible(url, prefix, event, tls_dir):

@@ -1,35 +1,12 @@
 """Start-up and shutdown details of the executor service."""
 
-import asyncio
-
 import pytest
 from pydantic import SecretBytes
 
 from services.executor.sandbox import RunStatus, SandboxResult, SandboxUnavailable
-from services.executor.service import check_sandbox, start, stop_relay
+from services.executor.service import check_sandbox, start
 from tests.conftest import free_port
 from tests.executor.conftest import executor_settings_from
-
-
-class RelayMissingItsFirstCancellation:
-    """Behaves like OutboxRelay.stop() when asyncio.wait_for swallowed the cancel:
-    the first stop() never returns until another stop() comes."""
-
-    def __init__(self):
-        self.calls = 0
-        self._stopped = asyncio.Event()
-
-    async def stop(self) -> None:
-        self.calls += 1
-        if self.calls > 1:
-            self._stopped.set()
-        await self._stopped.wait()
-
-
-async def test_relay_stop_is_asked_again_until_the_relay_stops():
-    relay = RelayMissingItsFirstCancellation()
-    await stop_relay(relay, retry_seconds=0.05)
-    assert relay.calls == 2
 
 
 class BrokenSandbox:
