@@ -29,11 +29,13 @@ class GatewaySettings(PlatformSettings):
     gateway_tls_cert_file: Path | None = None
     gateway_tls_key_file: Path | None = None
     gateway_max_body_bytes: int = 128 * 1024
-    # Limits on log-in, sign-up and refresh (syntax of the `limits` library).
-    # In memory suits one gateway; several share Redis: async+redis://host:6379
+    # Limits on log-in, sign-up and refresh (syntax of the `limits` library;
+    # see rate_limit.py for what each counts). In memory suits one gateway;
+    # several share Redis: async+redis://host:6379
     gateway_rate_limit_storage: str = "async+memory://"
     gateway_rate_limit_per_client: str = "60/minute"
-    gateway_rate_limit_per_account: str = "10/minute"
+    gateway_login_failures_per_account_and_client: str = "10/minute"
+    gateway_login_failures_per_account: str = "100/hour"
 
     def public_tls_files(self) -> tuple[Path, Path]:
         return (
@@ -52,7 +54,10 @@ def create_api(settings: GatewaySettings) -> FastAPI:
             settings.gateway_rate_limit_storage,
             RateLimits.parse(
                 per_client=settings.gateway_rate_limit_per_client,
-                per_account=settings.gateway_rate_limit_per_account,
+                login_failures_per_account_and_client=(
+                    settings.gateway_login_failures_per_account_and_client
+                ),
+                login_failures_per_account=settings.gateway_login_failures_per_account,
             ),
         )
         yield

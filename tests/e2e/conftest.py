@@ -30,8 +30,14 @@ class RunningPlatform:
     # Every response body the tests saw with a 4xx/5xx status, for leak scans.
     error_bodies: list[str] = field(default_factory=list)
 
-    def client(self, token: str | None = None) -> httpx.AsyncClient:
+    def client(self, token: str | None = None, *, from_address: str | None = None):
+        """An HTTPS client of the gateway; ``from_address`` (a loopback address
+        such as 127.0.0.2) makes it another client address in the gateway's eyes."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        verify = ssl.create_default_context(cafile=str(self.ca_file))
+        transport = None
+        if from_address is not None:
+            transport = httpx.AsyncHTTPTransport(verify=verify, local_address=from_address)
 
         async def remember_errors(response: httpx.Response):
             if response.status_code >= 400:
@@ -40,7 +46,8 @@ class RunningPlatform:
 
         return httpx.AsyncClient(
             base_url=self.url,
-            verify=ssl.create_default_context(cafile=str(self.ca_file)),
+            verify=verify,
+            transport=transport,
             headers=headers,
             timeout=30,
             event_hooks={"response": [remember_errors]},

@@ -15,46 +15,106 @@ def _request(host: str) -> Request:
     return Request({"type": "http", "client": (host, 50000), "headers": [], "path": "/"})
 
 
+def _limits(**changes: str) -> RateLimits:
+    values = {
+        "per_client": "3/minute",
+        "login_failures_per_account_and_client": "2/minute",
+        "login_failures_per_account": "5/minute",
+        **changes,
+    }
+    return RateLimits.parse(**values)
+
+
 @pytest.fixture
 def limiter():
-    return RateLimiter(REDIS, RateLimits.parse(per_client="3/minute", per_account="2/minute"))
+    return RateLimiter(REDIS, _limits())
+
+
+def an_account() -> str:
+    """An address of its own per test: the Redis counters outlive a test run."""
+    return f"ada-{secrets.token_hex(4)}@example.com"
+
+
+def a_client() -> str:
+    return f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
+
+
+async def fail_logins(limiter, account: str, client: str, times: int) -> None:
+    for _ in range(times):
+        await limiter.check_login_allowed(account, _request(client))
+        await limiter.count_login_failure(account, _request(client))
 
 
 async def test_each_client_has_its_own_allowance(limiter):
-    route = f"test-{secrets.token_hex(4)}"
+    client, other = a_client(), a_client()
     for _ in range(3):
-        await limiter.check_client(route, _request("10.0.0.1"))
+        await limiter.check_client(_request(client))
     with pytest.raises(ApiError) as refused:
-        await limiter.check_client(route, _request("10.0.0.1"))
+        await limiter.check_client(_request(client))
     assert (refused.value.status, refused.value.code) == (429, "too_many_requests")
     assert int(refused.value.headers["Retry-After"]) >= 1
-    await limiter.check_client(route, _request("10.0.0.2"))
+    await limiter.check_client(_request(other))
+
+
+async def test_checking_a_login_counts_nothing(limiter):
+    account, client = an_account(), a_client()
+    for _ in range(10):
+        await limiter.check_login_allowed(account, _request(client))
+
+
+async def test_a_client_that_failed_too_often_is_refused_on_that_account_only(limiter):
+    account, client = an_account(), a_client()
+    await fail_logins(limiter, account, client, 2)
+    with pytest.raises(ApiError) as refused:
+        await limiter.check_login_allowed(account, _request(client))
+    assert refused.value.status == 429
+    assert int(refused.value.headers["Retry-After"]) >= 1
+    # The owner, from elsewhere, is not locked out; the guesser may try other accounts.
+    await limiter.check_login_allowed(account, _request(a_client()))
+    await limiter.check_login_allowed(an_account(), _request(client))
+
+
+async def test_failures_from_many_clients_together_close_the_account_for_a_while(limiter):
+    account = an_account()
+    for _ in range(5):
+        await fail_logins(limiter, account, a_client(), 1)
+    with pytest.raises(ApiError) as refused:
+        await limiter.check_login_allowed(account, _request(a_client()))
+    assert refused.value.status == 429
 
 
 async def test_accounts_are_counted_whatever_their_case(limiter):
-    route = f"test-{secrets.token_hex(4)}"
-    await limiter.check_account(route, "Ada@Example.com")
-    await limiter.check_account(route, "ada@example.com ")
+    local = f"ada-{secrets.token_hex(4)}"
+    client = a_client()
+    await fail_logins(limiter, f"{local.upper()}@Example.com", client, 1)
+    await fail_logins(limiter, f"{local}@example.com ", client, 1)
     with pytest.raises(ApiError):
-        await limiter.check_account(route, "ADA@EXAMPLE.COM")
+        await limiter.check_login_allowed(f"{local}@EXAMPLE.COM", _request(client))
 
 
 async def test_look_alike_spellings_of_an_account_share_its_counter(limiter):
-    route = f"test-{secrets.token_hex(4)}"
-    await limiter.check_account(route, "ada@example.com")
-    await limiter.check_account(route, "ada@ｅxample.com")  # full-width e
+    local = f"ada{secrets.token_hex(4)}"
+    client = a_client()
+    await fail_logins(limiter, f"{local}@example.com", client, 1)
+    await fail_logins(limiter, f"{local}@ｅxample.com", client, 1)  # full-width e
     with pytest.raises(ApiError):
-        await limiter.check_account(route, "ａｄａ@example.com")
+        await limiter.check_login_allowed(f"{local}@ｅｘａｍｐｌｅ.com", _request(client))
 
 
 async def test_text_that_is_no_email_is_still_counted(limiter):
-    route = f"test-{secrets.token_hex(4)}"
-    await limiter.check_account(route, "not an email")
-    await limiter.check_account(route, "NOT AN EMAIL ")
+    text = f"not an email {secrets.token_hex(4)}"
+    client = a_client()
+    await fail_logins(limiter, text, client, 1)
+    await fail_logins(limiter, text.upper() + " ", client, 1)
     with pytest.raises(ApiError):
-        await limiter.check_account(route, "not an email")
+        await limiter.check_login_allowed(text, _request(client))
 
 
 def test_a_synchronous_storage_url_is_a_configuration_error():
     with pytest.raises(ValueError, match="async"):
-        RateLimiter("memory://", RateLimits.parse(per_client="1/second", per_account="1/second"))
+        RateLimiter("memory://", _limits())
+
+
+def test_a_malformed_limit_is_a_configuration_error():
+    with pytest.raises(ValueError):
+        _limits(login_failures_per_account="ten a minute")

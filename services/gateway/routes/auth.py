@@ -4,11 +4,12 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from services.contracts import identity_pb2
 from services.gateway.clients import CALL_TIMEOUT_SECONDS, translated_errors
+from services.gateway.errors import ApiError
 from services.gateway.rate_limit import limit_by_client
 from services.gateway.schemas import LogInBody, RefreshBody, SignUpBody, TokenPairOut, UserOut
 
-# Every route here checks a secret someone could guess: each is rate limited
-# per client address, and log-in also per account.
+# Every route here checks a secret someone could guess: all of them together
+# are rate limited per client address, and failed log-ins also per account.
 router = APIRouter(prefix="/v1/auth", tags=["auth"], dependencies=[Depends(limit_by_client)])
 
 
@@ -38,12 +39,20 @@ async def sign_up(body: SignUpBody, request: Request):
 @router.post("/login", response_model=TokenPairOut)
 async def log_in(body: LogInBody, request: Request, response: Response):
     """Exchange email and password for a one-hour access token and a refresh token."""
-    await request.app.state.rate_limiter.check_account("login", body.email)
-    async with translated_errors("identity"):
-        reply = await request.app.state.clients.identity.LogIn(
-            identity_pb2.LogInRequest(email=body.email, password=body.password.get_secret_value()),
-            timeout=CALL_TIMEOUT_SECONDS,
-        )
+    limiter = request.app.state.rate_limiter
+    await limiter.check_login_allowed(body.email, request)
+    try:
+        async with translated_errors("identity"):
+            reply = await request.app.state.clients.identity.LogIn(
+                identity_pb2.LogInRequest(
+                    email=body.email, password=body.password.get_secret_value()
+                ),
+                timeout=CALL_TIMEOUT_SECONDS,
+            )
+    except ApiError as refused:
+        if refused.status == 401:
+            await limiter.count_login_failure(body.email, request)
+        raise
     return _pair(reply, response)
 
 
