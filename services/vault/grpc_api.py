@@ -13,7 +13,7 @@ import structlog
 from services.common.mtls import allow_callers, caller_of
 from services.contracts import vault_pb2, vault_pb2_grpc
 from services.vault.envelope import KekVersionUnavailable, SealedSecretError
-from services.vault.keys import KeyNotFound, KeyService
+from services.vault.keys import KeyNotFound, KeyService, TooManyKeys
 from services.vault.storage import KeyRecord
 from services.vault.validation import InvalidInput
 
@@ -43,6 +43,8 @@ def _domain_errors_as_status(method):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(invalid))
         except KeyNotFound:
             await context.abort(grpc.StatusCode.NOT_FOUND, "key not found")
+        except TooManyKeys as full:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(full))
         except KekVersionUnavailable as missing:
             log.error("kek_version_unavailable", kek_version=missing.version)
             await context.abort(grpc.StatusCode.INTERNAL, "key cannot be opened")

@@ -44,6 +44,14 @@ def key_binding(owner_id: str, key_id: uuid.UUID) -> bytes:
     return _KEY_CONTEXT + struct.pack(">I", len(owner)) + owner + key_id.bytes
 
 
+class TooManyKeys(Exception):
+    """Raised when the owner already holds as many keys as allowed."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"an account holds at most {limit} keys")
+        self.limit = limit
+
+
 class KeyService:
     def __init__(
         self,
@@ -52,8 +60,10 @@ class KeyService:
         *,
         subject_prefix: str,
         events_committed: Callable[[], None],
+        max_keys_per_owner: int,
     ):
         self._pool = pool
+        self._max_keys_per_owner = max_keys_per_owner
         self._keyring = keyring
         self._subject_prefix = subject_prefix
         # Called after a commit that enqueued events (the outbox relay's wake).
@@ -76,6 +86,10 @@ class KeyService:
             data={"key_id": str(key_id), "provider": provider, "label": label},
         )
         async with self._pool.acquire() as conn, conn.transaction():
+            # Counted under a lock on the owner, so concurrent stores cannot
+            # both take the last place.
+            if await storage.lock_and_count_keys(conn, owner_id) >= self._max_keys_per_owner:
+                raise TooManyKeys(self._max_keys_per_owner)
             record = await storage.insert_key(
                 conn,
                 key_id=key_id,

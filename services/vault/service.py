@@ -54,6 +54,7 @@ async def start(settings: VaultSettings) -> RunningVault:
             keyring,
             subject_prefix=settings.audit_subject_prefix,
             events_committed=relay.wake,
+            max_keys_per_owner=settings.vault_max_keys_per_owner,
         )
         server = await start_grpc_server(
             vault_pb2_grpc.add_VaultServicer_to_server,

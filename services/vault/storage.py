@@ -55,6 +55,15 @@ async def insert_key(
     return _record(row)
 
 
+async def lock_and_count_keys(conn: asyncpg.Connection, owner_id: str) -> int:
+    """How many keys ``owner_id`` holds, counted under a transaction-long lock
+    on that owner (call inside a transaction)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('vault.keys'), hashtext($1))", owner_id
+    )
+    return await conn.fetchval("SELECT count(*) FROM keys WHERE owner_id = $1", owner_id)
+
+
 async def list_keys(conn: asyncpg.Connection, owner_id: str) -> list[KeyRecord]:
     rows = await conn.fetch(
         "SELECT key_id, owner_id, provider, label, last_four, kek_version, created_at"

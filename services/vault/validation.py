@@ -9,7 +9,9 @@ import uuid
 
 PROVIDER = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 LABEL_MAX = 100
-SECRET_MIN, SECRET_MAX = 8, 4096
+# Real provider keys are far longer; 16 keeps the four characters shown a
+# small part of the secret.
+SECRET_MIN, SECRET_MAX = 16, 4096
 ID_MAX = 100
 
 

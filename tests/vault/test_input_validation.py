@@ -30,6 +30,7 @@ BAD_STORE_FIELDS = [
     ("label", "line\nbreak"),
     ("secret", ""),
     ("secret", "sk-1234"),
+    ("secret", "s" * 15),
     ("secret", "s" * 4097),
     ("secret", "sk-test abcdefgh"),
     ("secret", "sk-test-abcdefgh\n"),
@@ -65,9 +66,9 @@ async def test_refused_store_leaves_nothing_behind(gateway):
 @pytest.mark.parametrize(
     ("secret", "label", "provider"),
     [
-        ("s" * 8, "l", "a"),
+        ("s" * 16, "l", "a"),
         ("s" * 4096, "l" * 100, "p" * 32),
-        ("sk-ünïcödé-key", "Clé d'équipe", "azure_openai-2"),
+        ("sk-ünïcödé-key-0001", "Clé d'équipe", "azure_openai-2"),
     ],
 )
 async def test_store_accepts_values_at_the_limits(gateway, secret, label, provider):
