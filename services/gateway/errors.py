@@ -68,8 +68,12 @@ def error_response(status: int, code: str, message: str, headers=None) -> JSONRe
 
 def _describe_validation_error(error: dict) -> str:
     # loc is like ("body", "email"); msg is pydantic's text, which names the
-    # rule broken and not the value (the "input" member is never used).
+    # rule broken (the "input" member is never used). A parser's own error
+    # text (ctx["error"], as for a malformed UUID) can quote the input, so it
+    # is left out, except for our validators' ValueErrors, which never do.
     where = ".".join(str(part) for part in error.get("loc", ())[1:]) or "body"
+    if error.get("type") != "value_error" and "error" in (error.get("ctx") or {}):
+        return f"{where}: invalid value"
     return f"{where}: {error.get('msg', 'invalid value')}"
 
 

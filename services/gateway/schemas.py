@@ -5,7 +5,6 @@ or unexpected reaches an internal service. Secrets arrive as SecretStr, whose
 repr and str show nothing.
 """
 
-import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -50,7 +49,9 @@ class StoreKeyBody(_Request):
 
 
 class StartRunBody(_Request):
-    key_id: uuid.UUID
+    # Any text: a key id that is no UUID names no key of the caller's, and gets
+    # the same 404 as someone else's key.
+    key_id: str = Field(min_length=1, max_length=100)
     code: str = Field(min_length=1, max_length=64 * 1024)
 
 

@@ -118,7 +118,7 @@ async def test_bad_run_input(running_platform, user):
     key = await store_key(running_platform, user, "sk-bad-run-input-1234")
     async with running_platform.client(user.access_token) as api:
         cases = [
-            (await api.post("/v1/runs", json={"key_id": NOT_A_UUID, "code": "print(1)"}), 422),
+            (await api.post("/v1/runs", json={"key_id": NOT_A_UUID, "code": "print(1)"}), 404),
             (await api.post("/v1/runs", json={"key_id": key["key_id"], "code": ""}), 422),
             (await api.post("/v1/runs", json={"key_id": key["key_id"]}), 422),
             (await api.post("/v1/runs", json={"key_id": UNKNOWN_UUID, "code": "print(1)"}), 404),

@@ -31,7 +31,7 @@ async def start_run(body: StartRunBody, request: Request, caller: CallerDep):
     async with translated_errors("executor"):
         run = await request.app.state.clients.executor.StartRun(
             executor_pb2.StartRunRequest(
-                owner_id=caller.user_id, key_id=str(body.key_id), code=body.code
+                owner_id=caller.user_id, key_id=body.key_id, code=body.code
             ),
             timeout=CALL_TIMEOUT_SECONDS,
         )
