@@ -76,6 +76,11 @@ async def translated_errors(service: str):
             raise ApiError(status, error_code, failed.details() or error_code) from None
         # Our own fault or an outage: log it here, tell the caller little.
         log.warning("internal_call_failed", service=service, grpc_code=code.name)
+        # "or one it relies on": the executor, say, answers UNAVAILABLE when the
+        # vault is away, and the details (which may name internal addresses)
+        # are not passed on to tell which.
         raise ApiError(
-            503, "service_unavailable", f"the {service} service is unavailable"
+            503,
+            "service_unavailable",
+            f"the {service} service, or one it relies on, is unavailable",
         ) from None
