@@ -68,14 +68,21 @@ def run_service(name: str, settings, start) -> None:
     """Entry point of ``python -m services.<name>``: log as JSON, start, serve
     until SIGINT/SIGTERM, stop."""
     from services.common.logs import configure_logging
+    from services.common.stderr_lines import capture_stderr
     from services.common.tracing import configure_tracing
 
     stop_with_parent()
     configure_logging(name, settings.log_level)
+    capture_stderr()
     configure_tracing(name, settings.trace_dir)
 
     async def main() -> None:
-        running = await start(settings)
+        try:
+            running = await start(settings)
+        except Exception:
+            # Logged here, once, as JSON, rather than as a bare traceback.
+            log.error("service_start_failed", name=name, exc_info=True)
+            raise SystemExit(1) from None
         log.info("service_started", name=name)
         try:
             await wait_for_stop_signal()
