@@ -42,6 +42,8 @@ def main() -> None:
     password = secrets.token_urlsafe(18)
     fake_key = "sk-demo-" + secrets.token_urlsafe(24)
 
+    if not ca_file.is_file():
+        sys.exit(f"{ca_file} is missing: start the platform with `make run` first")
     tls = ssl.create_default_context(cafile=str(ca_file))
     with httpx.Client(base_url=base, verify=tls, timeout=15) as api:
         user = _check(api.post("/v1/auth/signup", json={"email": email, "password": password}), 201)
@@ -71,14 +73,17 @@ def main() -> None:
         print(f"run {run['status']} with exit code {run['exit_code']}; output:")
         print("  " + run["output"].rstrip().replace("\n", "\n  "))
 
+        if run["status"] != "succeeded":
+            sys.exit(f"the agent run ended {run['status']}, not succeeded")
+
+        # Events travel through NATS to the audit service: wait for the last one.
         deadline = time.monotonic() + 20
-        while True:
-            events = _check(api.get("/v1/audit/events"), 200)["events"]
-            if any(event["type"] == "run.finished" for event in events):
-                break
+        events = _check(api.get("/v1/audit/events"), 200)["events"]
+        while not any(event["type"] == "run.finished" for event in events):
             if time.monotonic() > deadline:
-                break
+                sys.exit("run.finished did not reach the audit trail within 20 s")
             time.sleep(0.5)
+            events = _check(api.get("/v1/audit/events"), 200)["events"]
         print("audit trail:")
         for event in events:
             print(f"  #{event['sequence']} {event['type']:<16} hash {event['hash'][:16]}…")
@@ -89,5 +94,3 @@ if __name__ == "__main__":
         main()
     except httpx.TransportError as failure:
         sys.exit(f"cannot reach the gateway ({type(failure).__name__}): is `make run` running?")
-    except FileNotFoundError as missing:
-        sys.exit(f"{missing.filename} is missing: start the platform with `make run` first")
