@@ -5,6 +5,14 @@ canonical_n)`` where ``canonical_n`` is the canonical JSON of the record's
 fields (its sequence included) and ``hash_0`` is 32 zero bytes. Anyone holding
 the rows can recompute the chain: editing a field, deleting a row or swapping
 two rows changes a hash or a link from that sequence on.
+
+What the chain alone does not stop: the hash has no key, so someone who can
+write the tables (a database superuser, say) can rewrite history and then
+recompute every later hash and the head, and ``verify_all`` will find it
+intact. Catching that needs the head digest signed and kept outside the
+database at intervals, and each event's signature stored with its row; until
+then the trigger in the migration and the database's own permissions are
+what stand in that insider's way.
 """
 
 import hashlib
@@ -60,7 +68,11 @@ def format_timestamp(moment: datetime) -> str:
     """ISO-8601 in UTC with microseconds: one spelling per instant."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise UnstorableEvent("timestamp has no time zone")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    try:
+        return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    except OverflowError:
+        # Year 1 with a positive offset, say: no UTC instant to store.
+        raise UnstorableEvent("timestamp is out of range") from None
 
 
 def canonical_data(data: dict[str, Any]) -> str:

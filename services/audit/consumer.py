@@ -8,7 +8,7 @@ it never blocks the events behind it; its payload is never logged.
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 import nats
@@ -109,6 +109,16 @@ def _stream_sequence(msg: Msg) -> int | None:
     with contextlib.suppress(Exception):
         return msg.metadata.sequence.stream
     return None
+
+
+def _stored_at(msg: Msg) -> datetime:
+    """When JetStream stored the message: the latest moment it can have been
+    signed, vouched for by the server rather than by the publisher."""
+    try:
+        return msg.metadata.timestamp
+    except Exception:
+        # Not a JetStream delivery: there is no trustworthy time to check against.
+        raise UntrustedEventError from None
 
 
 class AuditConsumer:
@@ -220,17 +230,35 @@ class AuditConsumer:
                     # Hand the rest back at once rather than after _ACK_WAIT.
                     await self._settle(msg, "nak", msg.nak)
                     continue
-                await self.handle(msg)
+                await self._handle_without_stopping(msg)
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
+    async def _handle_without_stopping(self, msg: Msg) -> None:
+        """``handle``, but a failure we did not foresee ends only this delivery.
+
+        The event is kept (offered again after the retry delay) rather than
+        lost, and the loop goes on with the next message: one message must
+        never stop the audit trail.
+        """
+        try:
+            await self.handle(msg)
+        except Exception as failure:
+            log.error(
+                "audit_event_handling_failed",
+                nats_subject=msg.subject,
+                stream_sequence=_stream_sequence(msg),
+                exc_info=failure,
+            )
+            await self._settle(msg, "nak", msg.nak, delay=self._settings.audit_retry_delay_seconds)
+
     async def handle(self, msg: Msg) -> None:
         """Store one message's event, then settle the message with JetStream."""
         # Verify before interpreting: who signed these exact bytes?
         try:
-            signer = self._verifier.signer_of(msg.data, msg.headers, now=datetime.now(UTC))
+            signer = self._verifier.signer_of(msg.data, msg.headers, signed_at=_stored_at(msg))
         except UntrustedEventError:
             log.warning(
                 "audit_event_untrusted",

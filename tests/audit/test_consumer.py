@@ -1,14 +1,17 @@
 """Events travel from JetStream into the chain: published, relayed, repeated, malformed."""
 
+import base64
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import structlog
+import trustme
 
 from services.audit import service, store
 from services.audit.consumer import AuditConsumer
 from services.common.database import OUTBOX_MIGRATIONS
-from services.common.event_signing import EventSigner
+from services.common.event_signing import CERTIFICATE_HEADER, EventSigner
 from services.common.events import new_event, subject_for
 from services.common.mtls import ServiceCredentials
 from services.common.outbox import OutboxRelay, enqueue
@@ -21,6 +24,7 @@ from tests.audit.conftest import (
     stored_count,
 )
 from tests.conftest import delete_stream, signed_headers
+from tests.crafted_certificates import certificate_with_a_duplicate_extension
 
 WAIT = 20
 
@@ -237,3 +241,92 @@ async def test_events_not_signed_by_their_own_service_are_refused(
     kinds = [entry["event"] for entry in logs]
     assert kinds.count("audit_event_untrusted") == 3  # unsigned, altered, rogue
     assert kinds.count("audit_event_malformed") == 2  # impostor, misrouted
+
+
+async def test_a_certificate_the_parser_chokes_on_does_not_stop_the_consumer(
+    audit_service, js, audit_pool, audit_stream, publish, pki_dir
+):
+    _stream, prefix = audit_stream
+    poisoned = an_event(case="poison")
+    payload = poisoned.to_json()
+    headers = {
+        **signed_headers(pki_dir, "identity", payload),
+        CERTIFICATE_HEADER: base64.b64encode(certificate_with_a_duplicate_extension()).decode(),
+    }
+    with structlog.testing.capture_logs() as logs:
+        await js.publish(subject_for(prefix, poisoned), payload, headers=headers)
+        valid = an_event(case="after poison")
+        await publish(prefix, valid)
+        await wait_stored(audit_pool, valid)
+    assert await stored_count(audit_pool, poisoned) == 0
+    assert [entry["event"] for entry in logs].count("audit_event_untrusted") == 1
+
+
+class _FailsOnce:
+    """A verifier that fails in a way nobody foresaw, once, then verifies."""
+
+    def __init__(self, verifier):
+        self._verifier = verifier
+        self.failed = False
+
+    def signer_of(self, payload, headers, *, signed_at):
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("unforeseen")
+        return self._verifier.signer_of(payload, headers, signed_at=signed_at)
+
+
+async def test_an_unforeseen_failure_keeps_the_event_for_another_try(
+    chain_pool, platform_settings, publish, verifier
+):
+    settings = derived_settings(platform_settings, "unforeseen", audit_retry_delay_seconds=0.2)
+    flaky = _FailsOnce(verifier)
+    consumer = AuditConsumer(chain_pool, settings, verifier=flaky, fetch_timeout=1)
+    await consumer.start()
+    try:
+        event = an_event(unforeseen="yes")
+        with structlog.testing.capture_logs() as logs:
+            await publish(settings.audit_subject_prefix, event)
+            await wait_stored(chain_pool, event)
+        assert flaky.failed is True
+        failures = [entry for entry in logs if entry["event"] == "audit_event_handling_failed"]
+        assert len(failures) == 1 and failures[0]["log_level"] == "error"
+    finally:
+        await consumer.stop()
+        await delete_stream(settings.audit_stream, platform_settings.nats_url)
+
+
+async def test_an_event_outliving_its_signers_certificate_in_the_stream_is_stored(
+    chain_pool, js, platform_settings, pki_dir, verifier, tmp_path
+):
+    # A copy of the platform CA issues a certificate that ends in two seconds.
+    ca = trustme.CA.from_pem((pki_dir / "ca.pem").read_bytes(), (pki_dir / "ca.key").read_bytes())
+    ends_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    leaf = ca.issue_cert("identity", common_name="identity", not_after=ends_at)
+    (tmp_path / "identity.pem").write_bytes(leaf.cert_chain_pems[0].bytes())
+    (tmp_path / "identity.key").write_bytes(leaf.private_key_pem.bytes())
+    (tmp_path / "ca.pem").write_bytes((pki_dir / "ca.pem").read_bytes())
+
+    settings = derived_settings(platform_settings, "outlived")
+    await js.add_stream(name=settings.audit_stream, subjects=[f"{settings.audit_subject_prefix}.>"])
+    consumer = AuditConsumer(chain_pool, settings, verifier=verifier, fetch_timeout=1)
+    try:
+        event = an_event(signed="before the certificate ended")
+        payload = event.to_json()
+        await js.publish(
+            subject_for(settings.audit_subject_prefix, event),
+            payload,
+            headers=signed_headers(tmp_path, "identity", payload),
+        )
+
+        # The audit service reads it only after the certificate has ended,
+        # as after an outage of its database.
+        async def certificate_ended():
+            return datetime.now(UTC) > ends_at + timedelta(seconds=1)
+
+        await wait_until(certificate_ended, timeout=WAIT, what="the certificate to end")
+        await consumer.start()
+        await wait_stored(chain_pool, event)
+    finally:
+        await consumer.stop()
+        await delete_stream(settings.audit_stream, platform_settings.nats_url)

@@ -75,7 +75,7 @@ async def test_events_wait_out_a_nats_outage_and_are_published_once_it_ends(
         assert message.headers["Nats-Msg-Id"] == str(event.event_id)
         # Signed by the service that wrote it, as the audit service demands.
         verifier = EventVerifier((pki_dir / "ca.pem").read_bytes())
-        signer = verifier.signer_of(message.data, message.headers, now=datetime.now(UTC))
+        signer = verifier.signer_of(message.data, message.headers, signed_at=datetime.now(UTC))
         assert signer == "identity"
         assert (await js.stream_info("OUTBOX_TEST")).state.messages == 1
     finally:
