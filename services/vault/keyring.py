@@ -1,4 +1,5 @@
-"""Key-encryption keys (KEKs): versioned, kept in one JSON file of mode 0600.
+"""Key-encryption keys (KEKs): versioned, kept in one JSON file of mode 0600
+(or root's with group read, as Kubernetes mounts a Secret for the pod's fsGroup).
 
 The file looks like::
 
@@ -22,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from services.common.settings import key_file_permission_problem
 
 KEK_BYTES = 32  # AES-256
 
@@ -171,14 +174,15 @@ def load_keyring(path: Path) -> Keyring:
     """Read and check the keyring at ``path``; raises ValueError naming the problem."""
     path = Path(path)
     try:
-        mode = path.stat().st_mode
+        status = path.stat()
     except FileNotFoundError:
         raise _problem(path, "does not exist") from None
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(status.st_mode):
         raise _problem(path, "is not a regular file")
-    if mode & 0o077:
-        # Like ssh with private keys: a keyring others can read is already leaked.
-        raise _problem(path, f"mode is {stat.S_IMODE(mode):04o}, must be 0600")
+    # A keyring others can read is already leaked; one they can write is theirs.
+    problem = key_file_permission_problem(status.st_mode, status.st_uid, os.geteuid())
+    if problem:
+        raise _problem(path, problem)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):

@@ -8,6 +8,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from services.common.settings import key_file_permission_problem
+
 K8S_DIR = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.30"
 
@@ -20,6 +22,73 @@ def _objects():
 
 
 OBJECTS = list(_objects())
+DEPLOYMENTS = {d["metadata"]["name"]: d for _name, d in OBJECTS if d["kind"] == "Deployment"}
+
+# The Secrets each service needs, and no more: its own mutual-TLS pair, the
+# database URL for the four that keep state, and its own keys.
+NEEDED_SECRETS = {
+    "gateway": {"aecaro-tls-gateway", "aecaro-public-tls"},
+    "identity": {"aecaro-tls-identity", "aecaro-database", "aecaro-identity-signing-key"},
+    "vault": {"aecaro-tls-vault", "aecaro-database", "aecaro-vault-keyring"},
+    "executor": {"aecaro-tls-executor", "aecaro-database"},
+    "audit": {"aecaro-tls-audit", "aecaro-database"},
+}
+POSTGRESQL_PORT = 5432
+
+
+def _pod(deployment):
+    return deployment["spec"]["template"]["spec"]
+
+
+def _secrets_referenced(pod):
+    names = set()
+    for container in pod.get("initContainers", []) + pod["containers"]:
+        for variable in container.get("env", []):
+            names.add(variable.get("valueFrom", {}).get("secretKeyRef", {}).get("name"))
+        for source in container.get("envFrom", []):
+            names.add(source.get("secretRef", {}).get("name"))
+    for volume in pod.get("volumes", []):
+        names.add(volume.get("secret", {}).get("secretName"))
+        for source in volume.get("projected", {}).get("sources", []):
+            names.add(source.get("secret", {}).get("name"))
+    return names - {None}
+
+
+def _selects(selector, labels):
+    """Whether a label selector (matchLabels, matchExpressions In) picks these labels."""
+    for key, value in selector.get("matchLabels", {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions", []):
+        if expression["operator"] != "In":
+            raise NotImplementedError(expression["operator"])  # extend when a manifest uses it
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+def _opens_to_other_namespaces(rule, port):
+    """Whether an egress rule lets traffic to ``port`` leave the namespace
+    (PostgreSQL and NATS live in aecaro-infra, never beside the services)."""
+    peers = rule.get("to")
+    leaves = not peers or any(set(peer) != {"podSelector"} for peer in peers)
+    ports = rule.get("ports")
+    opens = not ports or any(
+        "port" not in entry or entry["port"] <= port <= entry.get("endPort", entry["port"])
+        for entry in ports
+    )
+    return leaves and opens
+
+
+def _egress_rules_for(deployment):
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    return [
+        rule
+        for _name, doc in OBJECTS
+        if doc["kind"] == "NetworkPolicy" and "namespace" not in doc["metadata"]
+        if _selects(doc["spec"]["podSelector"], labels)
+        for rule in doc["spec"].get("egress", [])
+    ]
 
 
 @pytest.mark.parametrize(
@@ -54,9 +123,17 @@ def test_every_service_runs_unprivileged():
             assert context["capabilities"]["drop"] == ["ALL"]
             assert context["allowPrivilegeEscalation"] is False
             assert context["readOnlyRootFilesystem"] is True
-        # Only the executor talks to the Kubernetes API.
-        expected_token = deployment["metadata"]["name"] == "executor"
-        assert pod["automountServiceAccountToken"] is expected_token
+
+
+def test_no_pod_holds_a_kubernetes_api_token():
+    # No service calls the Kubernetes API yet (the executor will, once it runs
+    # agents in pods); a token nobody uses only helps whoever breaks in.
+    for name, deployment in DEPLOYMENTS.items():
+        assert _pod(deployment)["automountServiceAccountToken"] is False, name
+    accounts = [doc for _name, doc in OBJECTS if doc["kind"] == "ServiceAccount"]
+    assert len(accounts) == len(DEPLOYMENTS)
+    for account in accounts:
+        assert account["automountServiceAccountToken"] is False
 
 
 def test_sandbox_namespace_denies_all_traffic():
@@ -70,3 +147,43 @@ def test_sandbox_namespace_denies_all_traffic():
     assert spec["podSelector"] == {}
     assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
     assert "ingress" not in spec and "egress" not in spec
+
+
+@pytest.mark.parametrize("name", sorted(DEPLOYMENTS))
+def test_each_service_gets_only_the_secrets_it_needs(name):
+    assert _secrets_referenced(_pod(DEPLOYMENTS[name])) == NEEDED_SECRETS[name]
+
+
+def test_the_gateway_has_no_database_credential_and_no_way_to_the_database():
+    gateway = DEPLOYMENTS["gateway"]
+    variables = {v["name"] for c in _pod(gateway)["containers"] for v in c.get("env", [])}
+    assert not {name for name in variables if "DATABASE" in name}
+
+    rules = _egress_rules_for(gateway)
+    assert rules  # the policies do select the gateway
+    assert not [rule for rule in rules if _opens_to_other_namespaces(rule, POSTGRESQL_PORT)]
+
+
+def test_the_services_that_keep_state_can_reach_the_database():
+    for name in ("identity", "vault", "executor", "audit"):
+        rules = _egress_rules_for(DEPLOYMENTS[name])
+        assert [rule for rule in rules if _opens_to_other_namespaces(rule, POSTGRESQL_PORT)], name
+
+
+@pytest.mark.parametrize("name", sorted(DEPLOYMENTS))
+def test_secret_files_are_readable_by_the_service_and_pass_its_key_file_check(name):
+    pod = _pod(DEPLOYMENTS[name])
+    context = pod["securityContext"]
+    assert context["runAsNonRoot"] is True
+    assert context["runAsUser"] != 0
+    # Secret files are root's; without fsGroup a non-root service cannot read them.
+    assert context["fsGroup"] == context["runAsGroup"]
+
+    for secret in [volume["secret"] for volume in pod["volumes"] if "secret" in volume]:
+        modes = [secret.get("defaultMode", 0o644)]
+        modes += [item["mode"] for item in secret.get("items", []) if "mode" in item]
+        for mode in modes:
+            # On disk: root's, the kubelet adds group read for fsGroup (the
+            # volume is read-only), and the service runs as runAsUser.
+            on_disk = mode | 0o440
+            assert key_file_permission_problem(on_disk, 0, context["runAsUser"]) is None

@@ -104,6 +104,28 @@ def test_file_readable_by_others_is_refused(tmp_path):
         load_keyring(path)
 
 
+def test_own_file_its_group_may_read_is_refused(tmp_path):
+    path = create_keyring_file(tmp_path / "keyring.json")
+    os.chmod(path, 0o640)
+    with pytest.raises(ValueError, match="mode is 0640, must be 0600"):
+        load_keyring(path)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs a root-owned file")
+def test_root_owned_file_shaped_like_a_kubernetes_secret_is_read(tmp_path, monkeypatch):
+    # What the kubelet makes of a Secret with defaultMode 0400 and fsGroup:
+    # root:<fsGroup>, mode 0440, read by the pod's non-root user.
+    path = create_keyring_file(tmp_path / "keyring.json")
+    os.chmod(path, 0o440)
+    monkeypatch.setattr("services.vault.keyring.os.geteuid", lambda: 10001)
+
+    assert load_keyring(path).versions == (1,)
+
+    os.chmod(path, 0o444)
+    with pytest.raises(ValueError, match="mode is 0444, a root-owned file"):
+        load_keyring(path)
+
+
 def test_invalid_json_is_refused_without_quoting_the_file(tmp_path):
     kek_text = b64(os.urandom(32))
     path = tmp_path / "keyring.json"
