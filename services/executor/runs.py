@@ -2,13 +2,12 @@
 background, record how it ended.
 
 The plaintext key is held only in memory, by the run's task, for as long as the
-sandbox needs it; it is never logged, stored or put in an event, and copies the
-agent printed verbatim are taken out of its output before that is stored.
+sandbox needs it; it is never logged, stored or put in an event, and the sandbox
+takes copies the agent printed verbatim out of its output (see output.py).
 Neither is the agent's output logged (it is the owner's data and may hold anything).
 """
 
 import asyncio
-import dataclasses
 import uuid
 from collections.abc import Callable
 from typing import Protocol
@@ -29,8 +28,6 @@ MAX_OWNER_ID_CHARS = 100
 INTERRUPTED_BY_STOP = "the run was interrupted: the executor stopped"
 INTERRUPTED_BY_RESTART = "the run was interrupted: the executor restarted"
 SANDBOX_FAILED = "the sandbox failed"
-# Stands in the stored output wherever the agent printed its key.
-KEY_REDACTED = "[llm_api_key redacted]"
 
 
 class InvalidInput(Exception):
@@ -61,21 +58,6 @@ def _checked_owner(owner_id: str) -> str:
     if len(owner_id) > MAX_OWNER_ID_CHARS:
         raise InvalidInput(f"owner_id is longer than {MAX_OWNER_ID_CHARS} characters")
     return owner_id
-
-
-def _without_key(result: SandboxResult, api_key: SecretBytes) -> SandboxResult:
-    """The result with every verbatim copy of the key taken out of its output.
-
-    Output is stored and shown to the owner, who owns the key, but a stored
-    plaintext copy would outlive the vault's sealing (backups, database
-    readers), so an agent that prints its key by mistake does not leave it there.
-    An agent set on leaking its key can still encode it: this is a safety net.
-    """
-    # Decoded the way the sandbox decodes output, so the two texts compare.
-    key_text = api_key.get_secret_value().decode("utf-8", errors="replace")
-    if not key_text or key_text not in result.output:
-        return result
-    return dataclasses.replace(result, output=result.output.replace(key_text, KEY_REDACTED))
 
 
 def _parsed_id(value: str) -> uuid.UUID | None:
@@ -184,7 +166,7 @@ class RunManager:
     async def _execute(self, record: RunRecord, api_key: SecretBytes, code: str) -> None:
         try:
             async with self._slots:
-                result = _without_key(await self._sandbox.run(code, api_key), api_key)
+                result = await self._sandbox.run(code, api_key)
         except asyncio.CancelledError:
             # The sandbox has been killed by now; say so before giving up.
             await self._record(record, SandboxResult(RunStatus.ERROR, None, INTERRUPTED_BY_STOP))

@@ -32,8 +32,8 @@ What it does not isolate (known limits of the local sandbox):
   rlimit does not bind when bwrap runs as root (root is exempt);
 - /usr is readable: whatever is installed there (system Python packages) is
   visible to the agent;
-- the agent can of course print or misuse its own key. The run manager takes
-  verbatim copies of the key out of the stored output, but not encoded ones.
+- the agent can of course print or misuse its own key. Verbatim copies of the
+  key are taken out of its output (see output.py), but not encoded ones.
 """
 
 import asyncio
@@ -58,6 +58,7 @@ from services.executor.cgroups import (
     RunGroup,
     RunGroups,
 )
+from services.executor.output import bytes_to_read, kept_output
 
 log = structlog.get_logger(__name__)
 
@@ -113,7 +114,9 @@ class SandboxResult:
 class Sandbox(Protocol):
     async def run(self, code: str, api_key: SecretBytes) -> SandboxResult:
         """Run ``code`` with ``api_key`` readable at KEY_PATH; never raises for the
-        agent's own failures (those are results). Cancelling the call kills the run."""
+        agent's own failures (those are results). Cancelling the call kills the run.
+
+        The output holds no verbatim copy of ``api_key`` (output.kept_output)."""
         ...
 
 
@@ -180,21 +183,13 @@ async def _read_capped(stream: asyncio.StreamReader, limit: int) -> tuple[bytes,
     """Everything up to ``limit`` bytes, and whether more came; the rest is drained
     so that a chatty agent never blocks on a full pipe."""
     kept = bytearray()
-    truncated = False
+    more_came = False
     while chunk := await stream.read(64 * 1024):
         room = limit - len(kept)
         if len(chunk) > room:
-            truncated = True
+            more_came = True
         kept += chunk[: max(room, 0)]
-    return bytes(kept), truncated
-
-
-def _as_text(raw: bytes, truncated: bool) -> str:
-    # PostgreSQL text cannot hold NUL characters; an agent may print them.
-    text = raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-    if truncated:
-        text += "\n[output truncated]"
-    return text
+    return bytes(kept), more_came
 
 
 def _parent_pid_of(pid: int) -> int | None:
@@ -426,15 +421,18 @@ class BubblewrapSandbox:
             # bwrap has its copies now; ours must go so that the pipes see EOF.
             for fd in (key_fd, code_fd, info_write):
                 os.close(fd)
-        return await self._supervise(_SandboxProcesses(bwrap), info_read)
+        return await self._supervise(_SandboxProcesses(bwrap), info_read, api_key)
 
-    async def _supervise(self, processes: _SandboxProcesses, info_fd: int) -> SandboxResult:
+    async def _supervise(
+        self, processes: _SandboxProcesses, info_fd: int, api_key: SecretBytes
+    ) -> SandboxResult:
         bwrap = processes.bwrap
         info_transport, info_reader = await _pipe_reader(info_fd)
         # bwrap writes the sandbox's pid 1 to the info pipe once it exists.
         info = asyncio.create_task(info_reader.read())
         info.add_done_callback(lambda done: _note_sandbox_init(processes, done))
-        output = asyncio.create_task(_read_capped(bwrap.stdout, self._limits.output_limit_bytes))
+        limit, key = self._limits.output_limit_bytes, api_key.get_secret_value()
+        output = asyncio.create_task(_read_capped(bwrap.stdout, bytes_to_read(limit, key)))
         timed_out = False
         try:
             try:
@@ -445,7 +443,7 @@ class BubblewrapSandbox:
                 await processes.kill()
             # Every writer of the output pipe is gone with the sandbox: this ends promptly.
             async with asyncio.timeout(_KILL_GRACE_SECONDS):
-                raw, truncated = await output
+                raw, more_came = await output
         except BaseException:
             # Cancelled (the service is stopping) or failed: nothing may outlive us.
             await processes.kill()
@@ -455,7 +453,7 @@ class BubblewrapSandbox:
             info.cancel()
             info_transport.close()
             processes.close()
-        text = _as_text(raw, truncated)
+        text = kept_output(raw, more_came=more_came, limit=limit, key=key)
         if timed_out:
             return SandboxResult(RunStatus.TIMED_OUT, None, text)
         code = bwrap.returncode

@@ -14,10 +14,10 @@ from structlog.testing import capture_logs
 
 from services.common.waiting import wait_until
 from services.contracts import executor_pb2
+from services.executor.output import KEY_REDACTED
 from services.executor.runs import (
     INTERRUPTED_BY_RESTART,
     INTERRUPTED_BY_STOP,
-    KEY_REDACTED,
     MAX_CODE_BYTES,
 )
 from services.executor.sandbox import KEY_PATH

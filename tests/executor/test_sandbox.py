@@ -19,6 +19,7 @@ import pytest
 from pydantic import SecretBytes
 
 from services.common.waiting import wait_until
+from services.executor.output import KEY_REDACTED, TRUNCATED_NOTE
 from services.executor.sandbox import (
     KEY_PATH,
     BubblewrapSandbox,
@@ -403,6 +404,25 @@ async def test_output_is_truncated_to_the_limit(sandbox):
     kept, marker = result.output[:OUTPUT_LIMIT], result.output[OUTPUT_LIMIT:]
     assert kept == "x" * OUTPUT_LIMIT
     assert marker == "\n[output truncated]"
+
+
+async def test_a_key_the_output_limit_cuts_through_is_redacted(sandbox):
+    key = a_key()
+    # All of the key but its last character before the limit: cut first and
+    # redacted after, the stored output would keep everything the public last
+    # four characters do not already give away.
+    padding = OUTPUT_LIMIT - len(key) + 1
+    result = await run_agent(
+        sandbox,
+        f"""
+        import sys
+        key = open({KEY_PATH!r}, "rb").read()
+        sys.stdout.buffer.write(b"x" * {padding} + key + b"\\nmore output\\n")
+        """,
+        key,
+    )
+    assert result.status == RunStatus.SUCCEEDED
+    assert result.output == "x" * padding + KEY_REDACTED + TRUNCATED_NOTE
 
 
 async def test_nul_characters_in_output_are_replaced(sandbox):
