@@ -91,8 +91,15 @@ class Accounts:
     async def refresh(self, *, refresh_token: str, now: datetime) -> IssuedTokens:
         digest = tokens.refresh_token_digest(refresh_token)
         reuse_detected = False
-        async with self._pool.acquire() as conn, conn.transaction():
-            stored = await store.lock_refresh_token(conn, digest)
+        async with self._pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            family_id = await store.find_refresh_family(conn, digest)
+            if family_id is None:
+                raise InvalidRefreshTokenError
+            # Read the token only once the family is ours: a rotation of this
+            # family running now has committed by then, so a revocation below
+            # also reaches the token that rotation issued.
+            await store.lock_refresh_family(conn, family_id)
+            stored = await store.find_refresh_token(conn, digest)
             if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
                 raise InvalidRefreshTokenError
             if stored.used_at is not None:
