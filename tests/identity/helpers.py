@@ -1,5 +1,6 @@
 """Accounts built directly, without the gRPC service around them."""
 
+from concurrent.futures import Executor
 from pathlib import Path
 
 import argon2
@@ -19,18 +20,21 @@ class QuietRelay:
         pass
 
 
-def cheap_hasher() -> PasswordHasher:
+def cheap_argon2() -> argon2.PasswordHasher:
     """argon2id at a cost that suits tests, not production."""
-    return PasswordHasher(argon2.PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1))
+    return argon2.PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
 
 
-def accounts_on(pool: asyncpg.Pool, folder: Path, hasher: PasswordHasher | None = None):
+def accounts_on(
+    pool: asyncpg.Pool, folder: Path, *, hash_pool: Executor, hasher: PasswordHasher | None = None
+) -> Accounts:
     key_file = folder / "signing-key.pem"
     create_signing_key_file(key_file)
     return Accounts(
         pool=pool,
-        hasher=hasher or cheap_hasher(),
+        hasher=hasher or PasswordHasher(cheap_argon2()),
         signing_key=SigningKey.load(key_file),
         relay=QuietRelay(),
         subject_prefix="identity_accounts_test",
+        hash_pool=hash_pool,
     )

@@ -7,6 +7,7 @@ older token then starts while the rotation waits.
 """
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import asyncpg
@@ -28,7 +29,8 @@ async def accounts(database_url, tmp_path):
         max_size=2,
         server_settings={"search_path": "identity", "application_name": APPLICATION},
     )
-    yield accounts_on(pool, tmp_path)
+    with ThreadPoolExecutor(max_workers=1) as hash_pool:
+        yield accounts_on(pool, tmp_path, hash_pool=hash_pool)
     await pool.close()
 
 
