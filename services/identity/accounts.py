@@ -7,6 +7,7 @@ account or a revoked token from an expired one.
 
 import asyncio
 import uuid
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,17 +47,20 @@ class Accounts:
         signing_key: SigningKey,
         relay: OutboxRelay,
         subject_prefix: str,
+        hash_pool: Executor,
     ):
+        """``hash_pool`` runs every password hash and check; its size is how
+        many may be in memory at once."""
         self._pool = pool
         self._hasher = hasher
+        self._hash_pool = hash_pool
         self._signing_key = signing_key
         self._relay = relay
         self._subject_prefix = subject_prefix
 
     async def sign_up(self, *, email: str, password: str) -> tuple[uuid.UUID, str]:
         email = normalize_email(email)
-        # argon2 is deliberately slow: keep it off the event loop.
-        password_hash = await asyncio.to_thread(self._hasher.hash, password)
+        password_hash = await self._in_hash_pool(self._hasher.hash, password)
         async with self._pool.acquire() as conn, conn.transaction():
             user_id = await store.insert_user(conn, email=email, password_hash=password_hash)
             await self._record(conn, "user.signed_up", user_id, {})
@@ -71,7 +75,7 @@ class Accounts:
         async with self._pool.acquire() as conn:
             user = await store.find_user_by_email(conn, email) if email else None
         stored_hash = user.password_hash if user else None
-        matched = await asyncio.to_thread(self._hasher.verify, stored_hash, password)
+        matched = await self._in_hash_pool(self._hasher.verify, stored_hash, password)
         if not matched or user is None:
             if user is not None:
                 async with self._pool.acquire() as conn, conn.transaction():
@@ -79,9 +83,12 @@ class Accounts:
                 self._relay.wake()
             raise InvalidCredentialsError
 
+        new_hash = None
+        if self._hasher.needs_rehash(user.password_hash):
+            # Before the transaction: no database connection waits for the hash pool.
+            new_hash = await self._in_hash_pool(self._hasher.hash, password)
         async with self._pool.acquire() as conn, conn.transaction():
-            if self._hasher.needs_rehash(user.password_hash):
-                new_hash = await asyncio.to_thread(self._hasher.hash, password)
+            if new_hash is not None:
                 await store.update_password_hash(conn, user.user_id, new_hash)
             issued = await self._issue(conn, user.user_id, uuid.uuid4(), now)
             await self._record(conn, "user.logged_in", user.user_id, {})
@@ -91,8 +98,15 @@ class Accounts:
     async def refresh(self, *, refresh_token: str, now: datetime) -> IssuedTokens:
         digest = tokens.refresh_token_digest(refresh_token)
         reuse_detected = False
-        async with self._pool.acquire() as conn, conn.transaction():
-            stored = await store.lock_refresh_token(conn, digest)
+        async with self._pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            family_id = await store.find_refresh_family(conn, digest)
+            if family_id is None:
+                raise InvalidRefreshTokenError
+            # Read the token only once the family is ours: a rotation of this
+            # family running now has committed by then, so a revocation below
+            # also reaches the token that rotation issued.
+            await store.lock_refresh_family(conn, family_id)
+            stored = await store.find_refresh_token(conn, digest)
             if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
                 raise InvalidRefreshTokenError
             if stored.used_at is not None:
@@ -109,6 +123,12 @@ class Accounts:
         if reuse_detected:
             raise InvalidRefreshTokenError
         return issued
+
+    async def _in_hash_pool(self, work, *args):
+        # argon2 is deliberately slow, so it runs off the event loop; each call
+        # also takes 64 MiB, so it runs on a pool small enough that a burst of
+        # log-ins fits in memory. Calls beyond the pool's size wait their turn.
+        return await asyncio.get_running_loop().run_in_executor(self._hash_pool, work, *args)
 
     async def _issue(self, conn, user_id: uuid.UUID, family_id: uuid.UUID, now: datetime):
         refresh_token = tokens.new_refresh_token()

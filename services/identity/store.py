@@ -72,12 +72,31 @@ class StoredRefreshToken:
     revoked_at: datetime | None
 
 
-async def lock_refresh_token(conn: asyncpg.Connection, digest: bytes) -> StoredRefreshToken | None:
-    """The token's row, locked until the transaction ends (two concurrent
-    refreshes with one token must not both succeed)."""
+async def find_refresh_family(conn: asyncpg.Connection, digest: bytes) -> uuid.UUID | None:
+    return await conn.fetchval(
+        "SELECT family_id FROM refresh_tokens WHERE token_digest = $1", digest
+    )
+
+
+async def lock_refresh_family(conn: asyncpg.Connection, family_id: uuid.UUID) -> None:
+    """Hold the family until the transaction ends (call inside one).
+
+    Every rotation and every revocation of a family takes this lock before it
+    reads a token, so each decision sees what the one before it committed: two
+    refreshes with one token cannot both succeed, and a revocation cannot miss
+    a token that a concurrent rotation is still adding. That needs READ
+    COMMITTED, where each statement after the lock takes a fresh snapshot.
+    """
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('identity.refresh_family'), hashtext($1))",
+        str(family_id),
+    )
+
+
+async def find_refresh_token(conn: asyncpg.Connection, digest: bytes) -> StoredRefreshToken | None:
     row = await conn.fetchrow(
         "SELECT user_id, family_id, expires_at, used_at, revoked_at"
-        " FROM refresh_tokens WHERE token_digest = $1 FOR UPDATE",
+        " FROM refresh_tokens WHERE token_digest = $1",
         digest,
     )
     return StoredRefreshToken(**dict(row)) if row else None
