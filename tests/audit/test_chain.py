@@ -186,7 +186,6 @@ def test_naive_timestamp_is_unstorable():
         chain.check_storable(event)
 
 
-
 def test_timestamp_with_no_utc_instant_is_unstorable():
     # Year 1 one hour east of UTC falls before the first instant Python can hold.
     event = new_event(
@@ -198,6 +197,7 @@ def test_timestamp_with_no_utc_instant_is_unstorable():
     )
     with pytest.raises(UnstorableEvent, match="out of range"):
         chain.check_storable(event)
+
 
 def test_nul_in_text_field_is_unstorable():
     event = new_event(type="user.logged_in", service="identity", actor_id="a\x00b", subject_id="u")
