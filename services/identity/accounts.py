@@ -86,7 +86,7 @@ class Accounts:
         new_hash = None
         if self._hasher.needs_rehash(user.password_hash):
             # Before the transaction: no database connection waits for the hash pool.
-            new_hash = await self._in_hash_pool(self._hasher.hash, password)
+            new_hash = await self._in_hash_pool(self._hasher.rehash, password)
         async with self._pool.acquire() as conn, conn.transaction():
             if new_hash is not None:
                 await store.update_password_hash(conn, user.user_id, new_hash)

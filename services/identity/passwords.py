@@ -25,15 +25,25 @@ class PasswordHasher:
         check_password_policy(password)
         return self._hasher.hash(password)
 
+    def rehash(self, password: str) -> str:
+        """A new hash, under today's parameters, of a password that has just verified.
+
+        The policy judged the password when it was set; a stricter one since
+        must not turn its owner's next log-in into an error.
+        """
+        return self._hasher.hash(password)
+
     def verify(self, password_hash: str | None, password: str) -> bool:
         """True when ``password`` matches; ``None`` (no such user) is always False."""
-        if len(password) > MAX_LENGTH:
-            password = password[:MAX_LENGTH]
+        # No password that long was ever accepted. It is refused, after the
+        # same work as any other (on its first MAX_LENGTH characters, which
+        # bounds that work), rather than matched on its prefix.
+        too_long = len(password) > MAX_LENGTH
         try:
-            self._hasher.verify(password_hash or self._dummy_hash, password)
+            self._hasher.verify(password_hash or self._dummy_hash, password[:MAX_LENGTH])
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
-        return password_hash is not None
+        return password_hash is not None and not too_long
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)

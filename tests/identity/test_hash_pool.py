@@ -52,6 +52,9 @@ class CountingHasher(PasswordHasher):
     def verify(self, password_hash, password):
         return self._counted(super().verify, password_hash, password)
 
+    def rehash(self, password):
+        return self._counted(super().rehash, password)
+
 
 @pytest.fixture
 async def pool(database_url):
