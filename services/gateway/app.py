@@ -9,6 +9,7 @@ import contextlib
 from pathlib import Path
 
 from fastapi import FastAPI
+from pydantic import Field
 
 from services.common.settings import PlatformSettings
 from services.gateway.auth import TokenVerifier
@@ -29,6 +30,9 @@ class GatewaySettings(PlatformSettings):
     gateway_tls_cert_file: Path | None = None
     gateway_tls_key_file: Path | None = None
     gateway_max_body_bytes: int = 128 * 1024
+    # Time a client has to send a whole request (headers and body), counted
+    # from its first byte; slower clients get 408 and are disconnected.
+    gateway_request_read_timeout_seconds: float = Field(default=10.0, gt=0)
     # Limits on log-in, sign-up and refresh (syntax of the `limits` library;
     # see rate_limit.py for what each counts). In memory suits one gateway;
     # several share Redis: async+redis://host:6379

@@ -21,6 +21,10 @@ from services.gateway.errors import ApiError
 ISSUER = "aecaro-identity"
 AUDIENCE = "aecaro-api"
 _ALGORITHMS = ["EdDSA"]
+# The header typ that marks an access token (RFC 9068), so that no other JWT
+# signed with the same key passes for one. Media types are case-insensitive
+# and "application/" may be left out (RFC 7515, section 4.1.9).
+_ACCESS_TOKEN_TYPES = {"at+jwt", "application/at+jwt"}
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class TokenVerifier:
         if key is None:
             raise _unauthenticated()
         try:
-            claims = jwt.decode(
+            verified = jwt.decode_complete(
                 token,
                 key.key,
                 algorithms=_ALGORITHMS,
@@ -88,7 +92,10 @@ class TokenVerifier:
             )
         except jwt.PyJWTError:
             raise _unauthenticated() from None
-        subject = claims.get("sub")
+        token_type = verified["header"].get("typ")
+        if not isinstance(token_type, str) or token_type.lower() not in _ACCESS_TOKEN_TYPES:
+            raise _unauthenticated()
+        subject = verified["payload"].get("sub")
         if not isinstance(subject, str) or not subject:
             raise _unauthenticated()
         return Caller(user_id=subject)

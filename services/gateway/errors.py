@@ -81,7 +81,20 @@ async def _on_api_error(_request: Request, exc: ApiError):
     return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 
+def _malformed_json() -> JSONResponse:
+    return error_response(400, "malformed_json", "request body is not valid JSON")
+
+
+def _is_unparsable_body(exc: StarletteHTTPException) -> bool:
+    # What json.loads raises beside JSONDecodeError (digits past Python's
+    # int conversion limit, nesting past the recursion limit, bytes that are
+    # no UTF-8) FastAPI turns into a 400 of its own, caused by that error.
+    return exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError)
+
+
 async def _on_http_exception(_request: Request, exc: StarletteHTTPException):
+    if _is_unparsable_body(exc):
+        return _malformed_json()
     code = _STATUS_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
@@ -90,7 +103,7 @@ async def _on_http_exception(_request: Request, exc: StarletteHTTPException):
 async def _on_validation_error(_request: Request, exc: RequestValidationError):
     errors = exc.errors()
     if any(error.get("type") == "json_invalid" for error in errors):
-        return error_response(400, "malformed_json", "request body is not valid JSON")
+        return _malformed_json()
     message = "; ".join(_describe_validation_error(error) for error in errors[:5])
     return error_response(422, "invalid_request", message)
 

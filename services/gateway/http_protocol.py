@@ -1,11 +1,23 @@
-"""uvicorn's HTTP/1.1 protocol, with its own error answer in our shape.
+"""uvicorn's HTTP/1.1 protocol, with a deadline to receive each request and
+its own error answers in our shape.
+
+uvicorn only times a connection out between requests (keep-alive). A client
+that stalls inside a request (nothing after the TLS handshake, headers without
+their blank line, a body shorter than its Content-Length, or a byte every few
+seconds) would hold its connection, and a file descriptor, for as long as it
+likes. Here each request must arrive whole within a deadline counted from its
+first byte (from the handshake for a connection's first request); past it,
+the client gets a 408 if nothing was answered yet, and the connection closes.
+The TLS handshake before all this is bounded by asyncio's own handshake
+timeout (60 s), which uvicorn gives no way to shorten.
 
 When a request cannot even be parsed (a broken request line, bad headers),
 uvicorn answers before the application sees anything, in plain text and
-without HSTS. This subclass gives that answer the platform's JSON error body
-and the HSTS header, like every other response.
+without HSTS. These answers get the platform's JSON error body and the HSTS
+header, like every other response.
 """
 
+import asyncio
 import json
 
 import h11
@@ -16,21 +28,98 @@ from services.gateway.middleware.hsts import HSTS_VALUE
 _BAD_REQUEST_BODY = json.dumps(
     {"error": {"code": "bad_request", "message": "malformed HTTP request"}}
 ).encode()
+_REQUEST_TIMEOUT_BODY = json.dumps(
+    {"error": {"code": "request_timeout", "message": "request not received in time"}}
+).encode()
+
+# The client's states in which part of a request may still be on its way.
+_RECEIVING = (h11.IDLE, h11.SEND_BODY)
+# Our states in which no byte of an answer has been sent.
+_NOT_ANSWERED = (h11.IDLE, h11.SEND_RESPONSE)
+# How long a timed-out client has to acknowledge the TLS close before its
+# connection is dropped; asyncio would wait 30 s for one that never does.
+_CLOSE_GRACE_SECONDS = 1.0
 
 
-class JsonErrorH11Protocol(H11Protocol):
+class GatewayH11Protocol(H11Protocol):
+    def __init__(self, *args, request_read_timeout: float, **kwargs):
+        if request_read_timeout <= 0:
+            raise ValueError("request_read_timeout must be positive")
+        super().__init__(*args, **kwargs)
+        self.request_read_timeout = request_read_timeout
+        self._read_deadline: asyncio.TimerHandle | None = None
+        self._drop_after_grace: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._start_read_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        if self.conn.their_state in _RECEIVING:
+            self._start_read_deadline()
+        super().data_received(data)
+        self._stop_read_deadline_once_received()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # A pipelined request already buffered has begun arriving. An idle
+        # kept-alive connection has not: uvicorn's keep-alive timeout has it.
+        if self.conn.their_state is h11.SEND_BODY or (
+            self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]
+        ):
+            self._start_read_deadline()
+        self._stop_read_deadline_once_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_read_deadline()
+        if self._drop_after_grace is not None:
+            self._drop_after_grace.cancel()
+        super().connection_lost(exc)
+
+    def _start_read_deadline(self) -> None:
+        if self._read_deadline is None:
+            self._read_deadline = self.loop.call_later(
+                self.request_read_timeout, self._on_read_deadline
+            )
+
+    def _stop_read_deadline_once_received(self) -> None:
+        if self.conn.their_state not in _RECEIVING:
+            self._cancel_read_deadline()
+
+    def _cancel_read_deadline(self) -> None:
+        if self._read_deadline is not None:
+            self._read_deadline.cancel()
+            self._read_deadline = None
+
+    def _on_read_deadline(self) -> None:
+        self._read_deadline = None
+        if self.transport.is_closing() or self.conn.their_state not in _RECEIVING:
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # The application waiting for the rest of the body reads a
+            # disconnect, and whatever it answers then is dropped.
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+        if self.conn.our_state in _NOT_ANSWERED:
+            self._send_json_error(408, b"Request Timeout", _REQUEST_TIMEOUT_BODY)
+        self.transport.close()
+        self._drop_after_grace = self.loop.call_later(_CLOSE_GRACE_SECONDS, self.transport.abort)
+
     def send_400_response(self, msg: str) -> None:
         # uvicorn's message is not shown: it can quote parts of the request.
+        self._send_json_error(400, b"Bad Request", _BAD_REQUEST_BODY)
+        self.transport.close()
+
+    def _send_json_error(self, status: int, reason: bytes, body: bytes) -> None:
         headers = [
             (b"content-type", b"application/json"),
-            (b"content-length", str(len(_BAD_REQUEST_BODY)).encode()),
+            (b"content-length", str(len(body)).encode()),
             (b"strict-transport-security", HSTS_VALUE),
             (b"connection", b"close"),
         ]
         for event in (
-            h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
-            h11.Data(data=_BAD_REQUEST_BODY),
+            h11.Response(status_code=status, headers=headers, reason=reason),
+            h11.Data(data=body),
             h11.EndOfMessage(),
         ):
             self.transport.write(self.conn.send(event))
-        self.transport.close()

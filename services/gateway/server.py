@@ -1,11 +1,12 @@
 """Serving the gateway over HTTPS only: TLS 1.2 at least, TLS 1.3 offered."""
 
+import functools
 import ssl
 
 import uvicorn
 
 from services.gateway.app import GatewaySettings, create_app
-from services.gateway.http_protocol import JsonErrorH11Protocol
+from services.gateway.http_protocol import GatewayH11Protocol
 
 # For TLS 1.2 clients: forward-secret AEAD suites only. TLS 1.3 suites are
 # all acceptable and not affected by set_ciphers.
@@ -30,7 +31,10 @@ def build_server(settings: GatewaySettings) -> uvicorn.Server:
         host=settings.gateway_host,
         port=settings.gateway_port,
         ssl_context_factory=lambda _config, _default: public_tls_context(cert_file, key_file),
-        http=JsonErrorH11Protocol,
+        http=functools.partial(
+            GatewayH11Protocol,
+            request_read_timeout=settings.gateway_request_read_timeout_seconds,
+        ),
         log_config=None,  # our JSON logging is already configured
         server_header=False,
         proxy_headers=False,

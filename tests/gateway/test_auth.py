@@ -87,7 +87,7 @@ async def test_a_token_from_another_key_with_our_key_id_is_refused(
         },
         other_key.private_key,
         algorithm="EdDSA",
-        headers={"kid": signing_key.key_id},
+        headers={"kid": signing_key.key_id, "typ": "at+jwt"},
     )
     assert await _refused(verifier, token) == UNAUTHENTICATED
 
@@ -131,9 +131,46 @@ async def test_wrong_or_missing_claims_are_refused(verifier, signing_key, claims
     claims.update(claims_change)
     claims = {name: value for name, value in claims.items() if value is not None}
     token = jwt.encode(
-        claims, signing_key.private_key, algorithm="EdDSA", headers={"kid": signing_key.key_id}
+        claims,
+        signing_key.private_key,
+        algorithm="EdDSA",
+        headers={"kid": signing_key.key_id, "typ": "at+jwt"},
     )
     assert await _refused(verifier, token) == UNAUTHENTICATED
+
+
+def _signed_with_type(signing_key: SigningKey, token_type: str | None) -> str:
+    """A token signed by the real key, valid but for its header's typ
+    (None leaves typ out)."""
+    claims = {
+        "sub": "u",
+        "iss": "aecaro-identity",
+        "aud": "aecaro-api",
+        "iat": int(NOW.timestamp()),
+        "exp": int(NOW.timestamp()) + 60,
+    }
+    return jwt.encode(
+        claims,
+        signing_key.private_key,
+        algorithm="EdDSA",
+        headers={"kid": signing_key.key_id, "typ": token_type},
+    )
+
+
+@pytest.mark.parametrize("token_type", ["JWT", None, "", "at+jwt+x", "application/jwt"])
+async def test_a_token_that_is_not_an_access_token_is_refused(verifier, signing_key, token_type):
+    # An ID token or any other JWT signed with the same key must not pass
+    # for an access token (RFC 9068, section 4).
+    token = _signed_with_type(signing_key, token_type)
+    assert await _refused(verifier, token) == UNAUTHENTICATED
+
+
+@pytest.mark.parametrize("token_type", ["at+jwt", "AT+JWT", "application/at+jwt"])
+async def test_the_access_token_type_is_accepted_in_any_case_and_with_its_prefix(
+    verifier, signing_key, token_type
+):
+    caller = await verifier.verify(_signed_with_type(signing_key, token_type))
+    assert caller.user_id == "u"
 
 
 @pytest.mark.parametrize("garbage", ["", "abc", "a.b.c", "eyJhbGciOiJFZERTQSJ9.e30.", "x" * 5000])

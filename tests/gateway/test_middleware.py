@@ -105,3 +105,28 @@ async def test_a_body_within_the_limit_reaches_the_route(client):
 def test_the_limit_must_be_positive():
     with pytest.raises(ValueError, match="positive"):
         BodyLimitMiddleware(FastAPI(), max_body_bytes=0)
+
+
+@pytest.mark.parametrize(
+    "unparsable",
+    [
+        # Past Python's limit on digits converted to an int (ValueError).
+        '{"n": ' + "1" * 5000 + "}",
+        # Deeper than the recursion limit (RecursionError).
+        '{"a": ' * 2000 + "1" + "}" * 2000,
+        # Not UTF-8 (UnicodeDecodeError).
+        b'{"a": "\xff"}',
+    ],
+    ids=["5000-digit integer", "nesting 2000 deep", "not UTF-8"],
+)
+async def test_json_the_parser_gives_up_on_is_malformed_json_like_any_other(unparsable):
+    transport = httpx.ASGITransport(app=_app(max_body_bytes=64 * 1024))
+    async with httpx.AsyncClient(transport=transport, base_url="https://test") as http:
+        response = await http.post(
+            "/echo", content=unparsable, headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {"code": "malformed_json", "message": "request body is not valid JSON"}
+    }
+    assert response.headers["strict-transport-security"] == HSTS
