@@ -50,6 +50,19 @@ def verifier(key_server):
     return TokenVerifier(key_server, refetch_interval=3600)
 
 
+def _valid_claims() -> dict:
+    """Claims of a token for user "u" issued now (not at import: the whole
+    suite may run for longer than a token made then would live)."""
+    issued_at = int(datetime.now(UTC).timestamp())
+    return {
+        "sub": "u",
+        "iss": "aecaro-identity",
+        "aud": "aecaro-api",
+        "iat": issued_at,
+        "exp": issued_at + 60,
+    }
+
+
 def _b64(data: dict) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
@@ -78,13 +91,7 @@ async def test_a_token_from_another_key_with_our_key_id_is_refused(
     verifier, signing_key, other_key
 ):
     token = jwt.encode(
-        {
-            "sub": "u",
-            "iss": "aecaro-identity",
-            "aud": "aecaro-api",
-            "iat": int(NOW.timestamp()),
-            "exp": int(NOW.timestamp()) + 60,
-        },
+        _valid_claims(),
         other_key.private_key,
         algorithm="EdDSA",
         headers={"kid": signing_key.key_id, "typ": "at+jwt"},
@@ -121,12 +128,14 @@ async def test_hs256_signed_with_the_public_key_is_refused(verifier, signing_key
     [{"aud": "someone-else"}, {"iss": "someone-else"}, {"sub": ""}, {"exp": None}],
 )
 async def test_wrong_or_missing_claims_are_refused(verifier, signing_key, claims_change):
+    # Issued now, not at import: the whole suite may run longer than its life.
+    issued_at = int(datetime.now(UTC).timestamp())
     claims = {
         "sub": "u",
         "iss": "aecaro-identity",
         "aud": "aecaro-api",
-        "iat": int(NOW.timestamp()),
-        "exp": int(NOW.timestamp()) + 60,
+        "iat": issued_at,
+        "exp": issued_at + 60,
     }
     claims.update(claims_change)
     claims = {name: value for name, value in claims.items() if value is not None}
@@ -142,15 +151,8 @@ async def test_wrong_or_missing_claims_are_refused(verifier, signing_key, claims
 def _signed_with_type(signing_key: SigningKey, token_type: str | None) -> str:
     """A token signed by the real key, valid but for its header's typ
     (None leaves typ out)."""
-    claims = {
-        "sub": "u",
-        "iss": "aecaro-identity",
-        "aud": "aecaro-api",
-        "iat": int(NOW.timestamp()),
-        "exp": int(NOW.timestamp()) + 60,
-    }
     return jwt.encode(
-        claims,
+        _valid_claims(),
         signing_key.private_key,
         algorithm="EdDSA",
         headers={"kid": signing_key.key_id, "typ": token_type},
