@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 from opentelemetry.trace import SpanKind
 
+from services.common.key_files import read_private_key_file
 from services.common.settings import SERVICE_NAMES
 from services.common.tracing import tracer
 
@@ -43,7 +44,9 @@ class ServiceCredentials:
                 service=service,
                 ca_pem=(tls_dir / "ca.pem").read_bytes(),
                 cert_pem=(tls_dir / f"{service}.pem").read_bytes(),
-                key_pem=(tls_dir / f"{service}.key").read_bytes(),
+                key_pem=read_private_key_file(
+                    tls_dir / f"{service}.key", what=f"TLS key file of {service!r}"
+                ),
             )
         except FileNotFoundError as missing:
             raise ValueError(

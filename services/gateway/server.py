@@ -5,6 +5,7 @@ import ssl
 
 import uvicorn
 
+from services.common.key_files import read_private_key_file
 from services.gateway.app import GatewaySettings, create_app
 from services.gateway.http_protocol import GatewayH11Protocol
 
@@ -20,6 +21,8 @@ def public_tls_context(cert_file, key_file) -> ssl.SSLContext:
     context.set_ciphers(_TLS12_CIPHERS)
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
     context.set_alpn_protocols(["http/1.1"])
+    # ssl reads the key from its path; its permissions are checked first.
+    read_private_key_file(key_file, what="HTTPS key file")
     context.load_cert_chain(cert_file, key_file)
     return context
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services.common.key_files import read_private_key_file
+
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
@@ -45,10 +47,9 @@ class SigningKey:
 
     @classmethod
     def load(cls, path: Path) -> "SigningKey":
+        pem = read_private_key_file(path, what="signing key file")
         try:
-            key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
-        except FileNotFoundError:
-            raise ValueError(f"signing key file {path} does not exist") from None
+            key = serialization.load_pem_private_key(pem, password=None)
         except (ValueError, TypeError):
             raise ValueError(f"signing key file {path} is not a PEM private key") from None
         if not isinstance(key, Ed25519PrivateKey):

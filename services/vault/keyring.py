@@ -16,7 +16,6 @@ import base64
 import binascii
 import json
 import os
-import stat
 import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from services.common.settings import key_file_permission_problem
+from services.common.key_files import read_private_key_file
 
 KEK_BYTES = 32  # AES-256
 
@@ -173,18 +172,9 @@ def _decode_entry(path: Path, index: int, entry) -> tuple[int, bytes]:
 def load_keyring(path: Path) -> Keyring:
     """Read and check the keyring at ``path``; raises ValueError naming the problem."""
     path = Path(path)
+    raw = read_private_key_file(path, what="keyring file")
     try:
-        status = path.stat()
-    except FileNotFoundError:
-        raise _problem(path, "does not exist") from None
-    if not stat.S_ISREG(status.st_mode):
-        raise _problem(path, "is not a regular file")
-    # A keyring others can read is already leaked; one they can write is theirs.
-    problem = key_file_permission_problem(status.st_mode, status.st_uid, os.geteuid())
-    if problem:
-        raise _problem(path, problem)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         # The decoder's message can quote file content, i.e. key material.
         raise _problem(path, "is not valid JSON") from None

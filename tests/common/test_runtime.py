@@ -24,4 +24,4 @@ def test_a_start_failure_is_one_json_record_and_exit_code_1(pki_dir, tmp_path):
     records = [json.loads(line) for line in finished.stdout.decode().splitlines()]
     [failure] = [record for record in records if record["event"] == "service_start_failed"]
     assert failure["level"] == "error"
-    assert "missing.pem does not exist" in failure["exception"]
+    assert "missing.pem: does not exist" in failure["exception"]

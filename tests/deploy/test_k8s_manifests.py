@@ -8,7 +8,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from services.common.settings import key_file_permission_problem
+from services.common.key_files import key_file_permission_problem
 
 K8S_DIR = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.30"
