@@ -305,6 +305,7 @@ async def test_an_event_outliving_its_signers_certificate_in_the_stream_is_store
     leaf = ca.issue_cert("identity", common_name="identity", not_after=ends_at)
     (tmp_path / "identity.pem").write_bytes(leaf.cert_chain_pems[0].bytes())
     (tmp_path / "identity.key").write_bytes(leaf.private_key_pem.bytes())
+    (tmp_path / "identity.key").chmod(0o600)
     (tmp_path / "ca.pem").write_bytes((pki_dir / "ca.pem").read_bytes())
 
     settings = derived_settings(platform_settings, "outlived")
