@@ -114,6 +114,26 @@ class RunManager:
         )
         if self._stopping:
             raise ExecutorStopping()
+        # Recording the run and launching it are one step that a caller who goes
+        # away (a cancelled call) cannot cut in two: a row left "running" with
+        # no task behind it would hold one of the owner's places until the
+        # executor restarts. Cancelled here, the caller stops waiting; the run
+        # goes on and is recorded as usual.
+        launch = asyncio.ensure_future(
+            self._record_and_launch(run_id, owner_id, key_uuid, api_key, code)
+        )
+        # Should the caller be gone, a refusal (TooManyRuns) has nobody to reach.
+        launch.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return await asyncio.shield(launch)
+
+    async def _record_and_launch(
+        self,
+        run_id: uuid.UUID,
+        owner_id: str,
+        key_uuid: uuid.UUID,
+        api_key: SecretBytes,
+        code: str,
+    ) -> RunRecord:
         record = await self._store.insert_running(
             run_id=run_id,
             owner_id=owner_id,
