@@ -6,6 +6,15 @@ from dataclasses import dataclass
 from services.common.waiting import wait_until
 
 FINISHED = {"succeeded", "failed", "timed_out", "error"}
+# What the main job leaves in its user's audit trail.
+MAIN_JOB_EVENTS = (
+    "user.signed_up",
+    "user.logged_in",
+    "key.stored",
+    "key.decrypted",
+    "run.started",
+    "run.finished",
+)
 
 
 @dataclass

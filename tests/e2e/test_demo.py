@@ -6,15 +6,9 @@ import re
 import sys
 from pathlib import Path
 
+from tests.e2e.flows import MAIN_JOB_EVENTS
+
 DEMO_DEADLINE_SECONDS = 120
-MAIN_JOB_EVENTS = (
-    "user.signed_up",
-    "user.logged_in",
-    "key.stored",
-    "key.decrypted",
-    "run.started",
-    "run.finished",
-)
 
 
 async def _run_demo(*, state_dir: Path, gateway_url: str | None = None) -> tuple[int, str, str]:

@@ -8,6 +8,7 @@ import httpx
 import jwt
 
 from tests.e2e.flows import (
+    MAIN_JOB_EVENTS,
     audit_events_until,
     run_to_completion,
     sign_up_and_log_in,
@@ -78,14 +79,7 @@ async def test_audit_trail_records_the_main_job_in_a_hash_chain(running_platform
     events = await audit_events_until(running_platform, user, "run.finished")
 
     types = [event["type"] for event in events]
-    for expected in (
-        "user.signed_up",
-        "user.logged_in",
-        "key.stored",
-        "key.decrypted",
-        "run.started",
-        "run.finished",
-    ):
+    for expected in MAIN_JOB_EVENTS:
         assert expected in types, types
     assert all(event["subject_id"] == user.user_id for event in events)
     sequences = [event["sequence"] for event in events]
