@@ -11,6 +11,9 @@ safety net for a key printed by mistake.
 Redaction works on the bytes the agent wrote, before they are decoded: the
 vault takes any printable characters without whitespace as a key, non-ASCII
 ones too, and a cut or an invalid sequence never splits the bytes compared.
+Decoding turns undecodable bytes (and NUL) into U+FFFD, so a key holding that
+character could be printed with other bytes in its place and come out whole;
+the vault refuses such keys.
 """
 
 # Stands in the stored output wherever the agent printed its key.

@@ -51,6 +51,13 @@ def provider(value: str) -> str:
     return value
 
 
+# What a run's output shows for bytes that are not UTF-8 (and for NUL). A key
+# holding it could be printed with other bytes in its place and still reach
+# the stored output verbatim, past the executor's redaction of its bytes. No
+# provider's key contains it.
+REPLACEMENT_CHARACTER = "\ufffd"
+
+
 def secret(value: str) -> str:
     # isprintable() is False for control and format characters and for every
     # whitespace but the space, which the second test catches.
@@ -58,11 +65,12 @@ def secret(value: str) -> str:
         not SECRET_MIN <= len(value) <= SECRET_MAX
         or not value.isprintable()
         or any(char.isspace() for char in value)
+        or REPLACEMENT_CHARACTER in value
     ):
         raise InvalidInput(
             "secret",
-            f"must be {SECRET_MIN} to {SECRET_MAX} characters without whitespace or control "
-            "characters",
+            f"must be {SECRET_MIN} to {SECRET_MAX} characters without whitespace, control "
+            "characters or U+FFFD",
         )
     return value
 

@@ -38,6 +38,7 @@ BAD_STORE_FIELDS = [
     ("secret", "sk-test-\x00abcdefgh"),
     ("secret", "sk-test-\u200babcdefgh"),  # zero-width space
     ("secret", "sk-test-\u00a0abcdefgh"),  # no-break space
+    ("secret", "sk-test-\ufffdabcdefgh"),  # what output shows for undecodable bytes
 ]
 
 
