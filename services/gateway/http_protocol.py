@@ -14,7 +14,8 @@ timeout (60 s), which uvicorn gives no way to shorten.
 When a request cannot even be parsed (a broken request line, bad headers),
 uvicorn answers before the application sees anything, in plain text and
 without HSTS. These answers get the platform's JSON error body and the HSTS
-header, like every other response.
+header, like every other response; a head that outgrows the size limit while
+it arrives gets the 431 that HeadLimitMiddleware gives one that arrived whole.
 
 Either error ends the request: the application, which may already be running
 (a malformed chunk arrives right behind the headers), gets a disconnect and
@@ -24,10 +25,12 @@ be sent and the connection simply closes.
 
 import asyncio
 import json
+import sys
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from services.gateway.middleware.head_limit import HEAD_TOO_LARGE_BODY
 from services.gateway.middleware.hsts import HSTS_VALUE
 
 _BAD_REQUEST_BODY = json.dumps(
@@ -103,8 +106,14 @@ class GatewayH11Protocol(H11Protocol):
         self._answer_and_close(408, b"Request Timeout", _REQUEST_TIMEOUT_BODY)
 
     def send_400_response(self, msg: str) -> None:
-        # uvicorn's message is not shown: it can quote parts of the request.
-        self._answer_and_close(400, b"Bad Request", _BAD_REQUEST_BODY)
+        # uvicorn calls this while handling h11's RemoteProtocolError, which
+        # hints 431 when a head outgrew max_incomplete_event_size before its
+        # end arrived. uvicorn's message is not shown: it can quote the request.
+        error = sys.exception()
+        if isinstance(error, h11.RemoteProtocolError) and error.error_status_hint == 431:
+            self._answer_and_close(431, b"Request Header Fields Too Large", HEAD_TOO_LARGE_BODY)
+        else:
+            self._answer_and_close(400, b"Bad Request", _BAD_REQUEST_BODY)
 
     def _answer_and_close(self, status: int, reason: bytes, body: bytes) -> None:
         """Give up on the request being received: answer it with an error if
