@@ -1,7 +1,7 @@
 """The public API as an ASGI application.
 
 Layers, outermost first: HSTS on every response; a trace span per request;
-the body size limit; then
+the request head's size limit; the body size limit; then
 FastAPI with its routes and the one JSON error shape.
 """
 
@@ -16,6 +16,7 @@ from services.gateway.auth import TokenVerifier
 from services.gateway.clients import InternalClients
 from services.gateway.errors import ERROR_RESPONSES, install_error_handlers
 from services.gateway.middleware.body_limit import BodyLimitMiddleware
+from services.gateway.middleware.head_limit import HeadLimitMiddleware
 from services.gateway.middleware.hsts import HSTSMiddleware
 from services.gateway.middleware.tracing import TracingMiddleware
 from services.gateway.rate_limit import RateLimiter, RateLimits
@@ -30,6 +31,8 @@ class GatewaySettings(PlatformSettings):
     gateway_tls_cert_file: Path | None = None
     gateway_tls_key_file: Path | None = None
     gateway_max_body_bytes: int = 128 * 1024
+    # Request line and headers together; larger heads get 431.
+    gateway_max_head_bytes: int = Field(default=16 * 1024, gt=0)
     # Time a client has to send a whole request (headers and body), counted
     # from its first byte; slower clients get 408 and are disconnected.
     gateway_request_read_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -85,5 +88,8 @@ def create_api(settings: GatewaySettings) -> FastAPI:
 
 def create_app(settings: GatewaySettings):
     api = create_api(settings)
-    limited = BodyLimitMiddleware(api, max_body_bytes=settings.gateway_max_body_bytes)
+    limited = HeadLimitMiddleware(
+        BodyLimitMiddleware(api, max_body_bytes=settings.gateway_max_body_bytes),
+        max_head_bytes=settings.gateway_max_head_bytes,
+    )
     return HSTSMiddleware(TracingMiddleware(limited))

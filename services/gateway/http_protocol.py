@@ -14,15 +14,23 @@ timeout (60 s), which uvicorn gives no way to shorten.
 When a request cannot even be parsed (a broken request line, bad headers),
 uvicorn answers before the application sees anything, in plain text and
 without HSTS. These answers get the platform's JSON error body and the HSTS
-header, like every other response.
+header, like every other response; a head that outgrows the size limit while
+it arrives gets the 431 that HeadLimitMiddleware gives one that arrived whole.
+
+Either error ends the request: the application, which may already be running
+(a malformed chunk arrives right behind the headers), gets a disconnect and
+its own answer is dropped. If an answer has already begun, nothing more can
+be sent and the connection simply closes.
 """
 
 import asyncio
 import json
+import sys
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from services.gateway.middleware.head_limit import HEAD_TOO_LARGE_BODY
 from services.gateway.middleware.hsts import HSTS_VALUE
 
 _BAD_REQUEST_BODY = json.dumps(
@@ -95,20 +103,36 @@ class GatewayH11Protocol(H11Protocol):
         self._read_deadline = None
         if self.transport.is_closing() or self.conn.their_state not in _RECEIVING:
             return
-        if self.cycle is not None and not self.cycle.response_complete:
-            # The application waiting for the rest of the body reads a
-            # disconnect, and whatever it answers then is dropped.
-            self.cycle.disconnected = True
-            self.cycle.message_event.set()
-        if self.conn.our_state in _NOT_ANSWERED:
-            self._send_json_error(408, b"Request Timeout", _REQUEST_TIMEOUT_BODY)
-        self.transport.close()
-        self._drop_after_grace = self.loop.call_later(_CLOSE_GRACE_SECONDS, self.transport.abort)
+        self._answer_and_close(408, b"Request Timeout", _REQUEST_TIMEOUT_BODY)
 
     def send_400_response(self, msg: str) -> None:
-        # uvicorn's message is not shown: it can quote parts of the request.
-        self._send_json_error(400, b"Bad Request", _BAD_REQUEST_BODY)
+        # uvicorn calls this while handling h11's RemoteProtocolError, which
+        # hints 431 when a head outgrew max_incomplete_event_size before its
+        # end arrived. uvicorn's message is not shown: it can quote the request.
+        error = sys.exception()
+        if isinstance(error, h11.RemoteProtocolError) and error.error_status_hint == 431:
+            self._answer_and_close(431, b"Request Header Fields Too Large", HEAD_TOO_LARGE_BODY)
+        else:
+            self._answer_and_close(400, b"Bad Request", _BAD_REQUEST_BODY)
+
+    def _answer_and_close(self, status: int, reason: bytes, body: bytes) -> None:
+        """Give up on the request being received: answer it with an error if
+        no answer has begun yet, and close the connection."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            # The application, which may not even have started yet, reads a
+            # disconnect, and whatever it answers is dropped: this answer (or
+            # the part of its own already sent) is the request's last.
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+        # Once an answer has begun (the application's 411 to a chunked body
+        # that then turns out malformed, say), h11 can send no other.
+        if self.conn.our_state in _NOT_ANSWERED:
+            self._send_json_error(status, reason, body)
         self.transport.close()
+        if self._drop_after_grace is None:
+            self._drop_after_grace = self.loop.call_later(
+                _CLOSE_GRACE_SECONDS, self.transport.abort
+            )
 
     def _send_json_error(self, status: int, reason: bytes, body: bytes) -> None:
         headers = [

@@ -42,6 +42,8 @@ def build_server(settings: GatewaySettings) -> uvicorn.Server:
         server_header=False,
         proxy_headers=False,
         timeout_keep_alive=5,
-        h11_max_incomplete_event_size=16 * 1024,  # caps request line + headers
+        # Bounds a request head still on its way (the protocol answers 431);
+        # a head that arrives whole is measured by HeadLimitMiddleware.
+        h11_max_incomplete_event_size=settings.gateway_max_head_bytes,
     )
     return uvicorn.Server(config)

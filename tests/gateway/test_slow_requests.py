@@ -7,11 +7,7 @@ answer 408 and close.
 
 import asyncio
 import json
-import os
-import socket
 import ssl
-import subprocess
-import sys
 import time
 
 import psutil
@@ -22,75 +18,26 @@ from services.common.waiting import wait_until
 from services.gateway.app import GatewaySettings
 from services.gateway.http_protocol import GatewayH11Protocol
 from services.gateway.middleware.hsts import HSTS_VALUE
-from tests.conftest import free_port
+from tests.gateway.gateway_process import Gateway, parse_answer, read_until_closed, running_gateway
 
 READ_TIMEOUT = 2.0
 # What the gateway may take beyond its deadline on a busy test machine.
 SLACK = 3.0
 
 
-class Gateway:
-    def __init__(self, process: subprocess.Popen, port: int, ca_file):
-        self.process = process
-        self.port = port
-        self.ca_file = ca_file
-
-    def connect(self) -> ssl.SSLSocket:
-        context = ssl.create_default_context(cafile=str(self.ca_file))
-        raw = socket.create_connection(("localhost", self.port), timeout=READ_TIMEOUT + SLACK)
-        return context.wrap_socket(raw, server_hostname="localhost")
-
-
 @pytest.fixture(scope="module")
 async def gateway(pki_dir, tmp_path_factory):
-    port = free_port()
-    log_file = tmp_path_factory.mktemp("gateway") / "gateway.log"
-    env = {
-        **os.environ,
-        "AECARO_TLS_DIR": str(pki_dir),
-        "AECARO_GATEWAY_PORT": str(port),
-        "AECARO_GATEWAY_REQUEST_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT),
-    }
-    with open(log_file, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "services.gateway"], env=env, stdout=log, stderr=log
-        )
-
-    async def listening():
-        if process.poll() is not None:
-            raise RuntimeError(f"gateway exited:\n{log_file.read_text()[-4000:]}")
-        try:
-            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            return False
-        writer.close()
-        return True
-
-    try:
-        await wait_until(listening, timeout=30, what="the gateway to listen")
-        yield Gateway(process, port, pki_dir / "ca.pem")
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    settings = {"AECARO_GATEWAY_REQUEST_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT)}
+    async with running_gateway(pki_dir, tmp_path_factory.mktemp("gateway"), **settings) as running:
+        yield running
 
 
-def _read_until_closed(tls: ssl.SSLSocket) -> bytes:
-    """Everything the gateway sends until it closes the connection.
-
-    The socket's timeout bounds each read, so a gateway that never closes
-    fails the test instead of hanging it."""
-    received = b""
-    while chunk := tls.recv(65536):
-        received += chunk
-    return received
+def _connect(gateway: Gateway) -> ssl.SSLSocket:
+    return gateway.connect(timeout=READ_TIMEOUT + SLACK)
 
 
 def _assert_408(answer: bytes) -> None:
-    head, _, body = answer.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.split(b"\r\n")
-    headers = {
-        name.lower(): value for name, _, value in (line.partition(b": ") for line in header_lines)
-    }
+    status_line, headers, body = parse_answer(answer)
     assert status_line.startswith(b"HTTP/1.1 408 ")
     assert headers[b"content-type"] == b"application/json"
     assert headers[b"strict-transport-security"] == HSTS_VALUE
@@ -101,10 +48,10 @@ def _assert_408(answer: bytes) -> None:
 
 
 def _stall_after(gateway: Gateway, sent: bytes) -> tuple[bytes, float]:
-    with gateway.connect() as tls:
+    with _connect(gateway) as tls:
         started = time.monotonic()
         tls.sendall(sent)
-        answer = _read_until_closed(tls)
+        answer = read_until_closed(tls)
         return answer, time.monotonic() - started
 
 
@@ -132,7 +79,7 @@ def test_a_body_shorter_than_its_length_gets_408(gateway):
 
 
 def test_the_deadline_counts_from_the_start_not_from_the_last_byte(gateway):
-    with gateway.connect() as tls:
+    with _connect(gateway) as tls:
         started = time.monotonic()
         tls.sendall(b"GET /v1/keys HTTP/1.1\r\nHost: localhost\r\n")
         # A header line every 0.2 s (the read's timeout sets the pace): the
@@ -146,14 +93,14 @@ def test_the_deadline_counts_from_the_start_not_from_the_last_byte(gateway):
             except TimeoutError:
                 tls.sendall(b"X-Drip: x\r\n")
         tls.settimeout(SLACK)
-        answer = first + _read_until_closed(tls)
+        answer = first + read_until_closed(tls)
         waited = time.monotonic() - started
     assert waited < READ_TIMEOUT + SLACK
     _assert_408(answer)
 
 
 def test_a_second_request_on_a_kept_alive_connection_has_its_own_deadline(gateway):
-    with gateway.connect() as tls:
+    with _connect(gateway) as tls:
         tls.sendall(b"GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n")
         first = b""
         while not first.endswith(b"}"):
@@ -161,31 +108,31 @@ def test_a_second_request_on_a_kept_alive_connection_has_its_own_deadline(gatewa
         assert first.startswith(b"HTTP/1.1 404 ")
         started = time.monotonic()
         tls.sendall(b"GET /nowhere HTTP/1.1\r\nHost: loc")
-        answer = _read_until_closed(tls)
+        answer = read_until_closed(tls)
         waited = time.monotonic() - started
     assert waited < READ_TIMEOUT + SLACK
     _assert_408(answer)
 
 
 def test_a_slow_request_that_completes_in_time_is_served(gateway):
-    with gateway.connect() as tls:
+    with _connect(gateway) as tls:
         pieces = (b"GET /nowhere HTTP/1.1\r\n", b"Host: localhost\r\n", b"Connection: close\r\n")
         for piece in pieces:
             tls.sendall(piece)
             time.sleep(READ_TIMEOUT / 5)  # the slow client's pace
         tls.sendall(b"\r\n")
-        answer = _read_until_closed(tls)
+        answer = read_until_closed(tls)
     assert answer.startswith(b"HTTP/1.1 404 ")
     assert answer.endswith(b'{"error":{"code":"not_found","message":"Not Found"}}')
 
 
 async def test_timed_out_connections_are_released_even_if_the_client_lingers(gateway):
     def stall_then_keep_open() -> list[ssl.SSLSocket]:
-        stalled = [gateway.connect() for _ in range(10)]
+        stalled = [_connect(gateway) for _ in range(10)]
         for tls in stalled:
             tls.sendall(b"GET /v1/keys HTTP/1.1\r\nHost: localhost\r\n")
         for tls in stalled:
-            _assert_408(_read_until_closed(tls))
+            _assert_408(read_until_closed(tls))
         return stalled
 
     def open_connections():
