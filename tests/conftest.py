@@ -7,6 +7,7 @@ its own JetStream stream and subject prefix, and removes them when it ends.
 """
 
 import os
+import random
 import secrets
 import socket
 from pathlib import Path
@@ -33,10 +34,32 @@ def signed_headers(tls_dir: Path, service: str, payload: bytes, **extra: str) ->
     return {**extra, **signer.headers_for(payload)}
 
 
+def _ephemeral_port_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port free now, for a server a test is about to start.
+
+    Taken below the kernel's ephemeral range: a port from that range (what
+    binding to port 0 gives) can be handed to any outgoing connection, to
+    PostgreSQL or NATS say, between this check and the server's bind.
+    """
+    low, _high = _ephemeral_port_range()
+    candidates = list(range(max(1024, low - 12000), low))
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 @pytest.fixture(scope="session")
