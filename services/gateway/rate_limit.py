@@ -3,19 +3,21 @@ token refresh), with the `limits` library.
 
 Three counters:
 - every request to /v1/auth/* per client address, whatever the route;
-- failed log-ins per account *and* client address: a client guessing one
-  account's password is stopped quickly, while the owner logging in from
-  elsewhere is not (a limit on all attempts per account would let anyone lock
-  any account out by guessing wrong ten times a minute);
+- log-in attempts per account *and* client address, counted before the
+  password is checked (so guesses sent at the same instant cannot all slip
+  through) and cleared by a successful log-in from that address: a client
+  guessing one account's password is stopped quickly, while the owner logging
+  in from elsewhere is not;
 - failed log-ins per account from every address together, much looser: it
-  bounds guessing spread over many addresses. An attacker with that many
-  addresses can still make the owner wait; that is the price of the bound.
+  bounds guessing spread over many addresses. Each address counts there for
+  at most a tenth of the limit (``ACCOUNT_SHARE_OF_ONE_CLIENT``), so closing
+  an account to its owner takes guesses from ten addresses at least, not one.
 
-Only failures are counted against an account, so a correct password is never
-refused because of someone else's guesses below those limits. Counters live in
-memory for a single gateway, or in Redis (``async+redis://host:6379``) when
-several gateways share the load. Account identifiers are hashed before they
-are used as keys, so the counter store never holds an email address.
+A correct password is never refused because of someone else's guesses below
+the account-wide limit. Counters live in memory for a single gateway, or in
+Redis (``async+redis://host:6379``) when several gateways share the load.
+Account identifiers are hashed before they are used as keys, so the counter
+store never holds an email address.
 """
 
 import hashlib
@@ -72,6 +74,15 @@ def _account_key(account: str) -> str:
     return hashlib.sha256(account.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
+# One client address counts for at most this part of an account's limit.
+ACCOUNT_SHARE_OF_ONE_CLIENT = 10
+
+
+def _share_of(item: RateLimitItem) -> RateLimitItem:
+    """The part of ``item`` one client may use: a tenth of its amount, same window."""
+    return type(item)(max(1, item.amount // ACCOUNT_SHARE_OF_ONE_CLIENT), item.multiples)
+
+
 def _too_many(retry_after: int) -> ApiError:
     return ApiError(
         429,
@@ -87,6 +98,7 @@ class RateLimiter:
             raise ValueError("rate limit storage must be an async+ URL of the limits library")
         self._limiter = MovingWindowRateLimiter(storage_from_string(storage_url))
         self._limits = limits
+        self._client_share = _share_of(limits.login_failures_per_account)
 
     async def _seconds_until_room(self, item: RateLimitItem, *identifiers: str) -> int:
         stats = await self._limiter.get_window_stats(item, *identifiers)
@@ -98,27 +110,35 @@ class RateLimiter:
         if not await self._limiter.hit(self._limits.per_client, *identifiers):
             raise _too_many(await self._seconds_until_room(self._limits.per_client, *identifiers))
 
-    def _login_counters(self, account: str, client: str):
-        account_key = _account_key(account)
-        return (
-            (self._limits.login_failures_per_account_and_client, ("login", account_key, client)),
-            (self._limits.login_failures_per_account, ("login", account_key)),
+    def _login_keys(self, account: str, request: Request) -> tuple[str, str]:
+        return _account_key(account), client_address(request)
+
+    async def begin_login(self, account: str, request: Request) -> None:
+        """Count a log-in attempt on ``account`` from this client; 429 when this
+        client, or everyone together, failed too often on it."""
+        account_key, client = self._login_keys(account, request)
+        whole_account = self._limits.login_failures_per_account
+        if not await self._limiter.test(whole_account, "login", account_key):
+            raise _too_many(await self._seconds_until_room(whole_account, "login", account_key))
+        this_client = self._limits.login_failures_per_account_and_client
+        if not await self._limiter.hit(this_client, "login", account_key, client):
+            raise _too_many(
+                await self._seconds_until_room(this_client, "login", account_key, client)
+            )
+
+    async def login_succeeded(self, account: str, request: Request) -> None:
+        """The client knew the password: its attempts on ``account`` start again from zero."""
+        account_key, client = self._login_keys(account, request)
+        await self._limiter.clear(
+            self._limits.login_failures_per_account_and_client, "login", account_key, client
         )
 
-    async def check_login_allowed(self, account: str, request: Request) -> None:
-        """429 if this client, or everyone together, failed too often on ``account``.
-
-        Counts nothing: only a failure does (``count_login_failure``). Guesses
-        sent at the same instant may each pass this check before any is
-        counted; the per-client limit bounds how many that can be.
-        """
-        for item, identifiers in self._login_counters(account, client_address(request)):
-            if not await self._limiter.test(item, *identifiers):
-                raise _too_many(await self._seconds_until_room(item, *identifiers))
-
     async def count_login_failure(self, account: str, request: Request) -> None:
-        for item, identifiers in self._login_counters(account, client_address(request)):
-            await self._limiter.hit(item, *identifiers)
+        """Count a wrong password against the account as a whole, within this
+        client's share of that limit."""
+        account_key, client = self._login_keys(account, request)
+        if await self._limiter.hit(self._client_share, "login-share", account_key, client):
+            await self._limiter.hit(self._limits.login_failures_per_account, "login", account_key)
 
 
 async def limit_by_client(request: Request) -> None:

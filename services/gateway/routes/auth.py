@@ -40,7 +40,7 @@ async def sign_up(body: SignUpBody, request: Request):
 async def log_in(body: LogInBody, request: Request, response: Response):
     """Exchange email and password for a one-hour access token and a refresh token."""
     limiter = request.app.state.rate_limiter
-    await limiter.check_login_allowed(body.email, request)
+    await limiter.begin_login(body.email, request)
     try:
         async with translated_errors("identity"):
             reply = await request.app.state.clients.identity.LogIn(
@@ -53,6 +53,7 @@ async def log_in(body: LogInBody, request: Request, response: Response):
         if refused.status == 401:
             await limiter.count_login_failure(body.email, request)
         raise
+    await limiter.login_succeeded(body.email, request)
     return _pair(reply, response)
 
 
