@@ -36,6 +36,9 @@ class GatewaySettings(PlatformSettings):
     # Time a client has to send a whole request (headers and body), counted
     # from its first byte; slower clients get 408 and are disconnected.
     gateway_request_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Time a client that stopped reading has to take its answer again before
+    # it is disconnected (pipelined requests whose answers it leaves unread).
+    gateway_response_write_timeout_seconds: float = Field(default=30.0, gt=0)
     # Limits on log-in, sign-up and refresh (syntax of the `limits` library;
     # see rate_limit.py for what each counts). In memory suits one gateway;
     # several share Redis: async+redis://host:6379

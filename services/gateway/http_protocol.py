@@ -9,7 +9,10 @@ likes. Here each request must arrive whole within a deadline counted from its
 first byte (from the handshake for a connection's first request); past it,
 the client gets a 408 if nothing was answered yet, and the connection closes.
 The TLS handshake before all this is bounded by asyncio's own handshake
-timeout (60 s), which uvicorn gives no way to shorten.
+timeout (60 s), which uvicorn gives no way to shorten. The other way round, a
+client that stops reading its answers (pipelining requests it never reads
+the answers to) is dropped once its buffers have stayed full for the write
+timeout.
 
 When a request cannot even be parsed (a broken request line, bad headers),
 uvicorn answers before the application sees anything, in plain text and
@@ -50,12 +53,16 @@ _CLOSE_GRACE_SECONDS = 1.0
 
 
 class GatewayH11Protocol(H11Protocol):
-    def __init__(self, *args, request_read_timeout: float, **kwargs):
+    def __init__(self, *args, request_read_timeout: float, response_write_timeout: float, **kwargs):
         if request_read_timeout <= 0:
             raise ValueError("request_read_timeout must be positive")
+        if response_write_timeout <= 0:
+            raise ValueError("response_write_timeout must be positive")
         super().__init__(*args, **kwargs)
         self.request_read_timeout = request_read_timeout
+        self.response_write_timeout = response_write_timeout
         self._read_deadline: asyncio.TimerHandle | None = None
+        self._write_deadline: asyncio.TimerHandle | None = None
         self._drop_after_grace: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport) -> None:
@@ -78,8 +85,26 @@ class GatewayH11Protocol(H11Protocol):
             self._start_read_deadline()
         self._stop_read_deadline_once_received()
 
+    def pause_writing(self) -> None:
+        # The client stopped taking its answers (a full send buffer). Left
+        # alone, it would hold the connection and the answers' memory for as
+        # long as it likes: it has response_write_timeout to make room again.
+        super().pause_writing()
+        if self._write_deadline is None:
+            self._write_deadline = self.loop.call_later(
+                self.response_write_timeout, self.transport.abort
+            )
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._write_deadline is not None:
+            self._write_deadline.cancel()
+            self._write_deadline = None
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_read_deadline()
+        if self._write_deadline is not None:
+            self._write_deadline.cancel()
         if self._drop_after_grace is not None:
             self._drop_after_grace.cancel()
         super().connection_lost(exc)

@@ -37,6 +37,7 @@ def build_server(settings: GatewaySettings) -> uvicorn.Server:
         http=functools.partial(
             GatewayH11Protocol,
             request_read_timeout=settings.gateway_request_read_timeout_seconds,
+            response_write_timeout=settings.gateway_response_write_timeout_seconds,
         ),
         log_config=None,  # our JSON logging is already configured
         server_header=False,

@@ -7,6 +7,7 @@ answer 408 and close.
 
 import asyncio
 import json
+import socket
 import ssl
 import time
 
@@ -21,13 +22,17 @@ from services.gateway.middleware.hsts import HSTS_VALUE
 from tests.gateway.gateway_process import Gateway, parse_answer, read_until_closed, running_gateway
 
 READ_TIMEOUT = 2.0
+WRITE_TIMEOUT = 2.0
 # What the gateway may take beyond its deadline on a busy test machine.
 SLACK = 3.0
 
 
 @pytest.fixture(scope="module")
 async def gateway(pki_dir, tmp_path_factory):
-    settings = {"AECARO_GATEWAY_REQUEST_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT)}
+    settings = {
+        "AECARO_GATEWAY_REQUEST_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT),
+        "AECARO_GATEWAY_RESPONSE_WRITE_TIMEOUT_SECONDS": str(WRITE_TIMEOUT),
+    }
     async with running_gateway(pki_dir, tmp_path_factory.mktemp("gateway"), **settings) as running:
         yield running
 
@@ -157,6 +162,58 @@ async def test_timed_out_connections_are_released_even_if_the_client_lingers(gat
 
 def test_the_deadline_must_be_positive():
     with pytest.raises(ValueError, match="request_read_timeout"):
-        GatewayH11Protocol(config=None, server_state=None, app_state={}, request_read_timeout=0)
+        GatewayH11Protocol(
+            config=None,
+            server_state=None,
+            app_state={},
+            request_read_timeout=0,
+            response_write_timeout=1,
+        )
+    with pytest.raises(ValueError, match="response_write_timeout"):
+        GatewayH11Protocol(
+            config=None,
+            server_state=None,
+            app_state={},
+            request_read_timeout=1,
+            response_write_timeout=0,
+        )
     with pytest.raises(ValidationError):
         GatewaySettings(gateway_request_read_timeout_seconds=0)
+    with pytest.raises(ValidationError):
+        GatewaySettings(gateway_response_write_timeout_seconds=0)
+
+
+def _gateway_connections(gateway: Gateway) -> list:
+    return [
+        connection
+        for connection in psutil.Process(gateway.process.pid).net_connections(kind="tcp")
+        if connection.laddr.port == gateway.port and connection.status != psutil.CONN_LISTEN
+    ]
+
+
+async def test_a_client_that_stops_reading_its_answers_is_dropped(gateway):
+    def pipeline_without_reading() -> ssl.SSLSocket:
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.settimeout(READ_TIMEOUT + SLACK)
+        raw.connect(("127.0.0.1", gateway.port))
+        context = ssl.create_default_context(cafile=str(gateway.ca_file))
+        tls = context.wrap_socket(raw, server_hostname="localhost")
+        request = b"GET /openapi.json HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        # Complete requests, so the read deadline never applies; their answers
+        # (the OpenAPI document, some kilobytes each) fill every buffer.
+        tls.sendall(request * 400)
+        return tls
+
+    tls = await asyncio.to_thread(pipeline_without_reading)
+    client_port = tls.getsockname()[1]
+
+    async def dropped():
+        return all(c.raddr and c.raddr.port != client_port for c in _gateway_connections(gateway))
+
+    try:
+        await wait_until(
+            dropped, timeout=WRITE_TIMEOUT + 2 * SLACK, what="the gateway to drop the client"
+        )
+    finally:
+        tls.close()
