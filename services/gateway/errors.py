@@ -71,6 +71,10 @@ def _describe_validation_error(error: dict) -> str:
     # rule broken (the "input" member is never used). A parser's own error
     # text (ctx["error"], as for a malformed UUID) can quote the input, so it
     # is left out, except for our validators' ValueErrors, which never do.
+    if error.get("type") == "extra_forbidden":
+        # The unexpected field's name is the caller's text too: a secret pasted
+        # as a key would come back in the answer.
+        return "body: unexpected field"
     where = ".".join(str(part) for part in error.get("loc", ())[1:]) or "body"
     if error.get("type") != "value_error" and "error" in (error.get("ctx") or {}):
         return f"{where}: invalid value"

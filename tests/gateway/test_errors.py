@@ -36,3 +36,10 @@ def test_our_validators_messages_are_kept():
 def test_a_length_rule_is_named():
     [error] = _errors_of(StoreKeyBody, provider="openai", label="x" * 101, secret="sk-abcdefgh")
     assert _describe_validation_error(error) == "label: String should have at most 100 characters"
+
+
+def test_an_unexpected_field_is_not_named():
+    [error] = _errors_of(
+        StoreKeyBody, provider="openai", label="x", secret="sk-abcdefgh", sk_planted_name="v"
+    )
+    assert _describe_validation_error(error) == "body: unexpected field"
