@@ -41,6 +41,14 @@ def _connect(gateway: Gateway) -> ssl.SSLSocket:
     return gateway.connect(timeout=READ_TIMEOUT + SLACK)
 
 
+def _gateway_connections(gateway: Gateway) -> list:
+    return [
+        connection
+        for connection in psutil.Process(gateway.process.pid).net_connections(kind="tcp")
+        if connection.laddr.port == gateway.port and connection.status != psutil.CONN_LISTEN
+    ]
+
+
 def _assert_408(answer: bytes) -> None:
     status_line, headers, body = parse_answer(answer)
     assert status_line.startswith(b"HTTP/1.1 408 ")
@@ -140,15 +148,8 @@ async def test_timed_out_connections_are_released_even_if_the_client_lingers(gat
             _assert_408(read_until_closed(tls))
         return stalled
 
-    def open_connections():
-        return [
-            connection
-            for connection in psutil.Process(gateway.process.pid).net_connections(kind="tcp")
-            if connection.laddr.port == gateway.port and connection.status != psutil.CONN_LISTEN
-        ]
-
     async def all_released():
-        return not open_connections()
+        return not _gateway_connections(gateway)
 
     # The clients neither close nor answer the TLS close: the gateway has to
     # let go of the connections by itself.
@@ -181,14 +182,6 @@ def test_the_deadline_must_be_positive():
         GatewaySettings(gateway_request_read_timeout_seconds=0)
     with pytest.raises(ValidationError):
         GatewaySettings(gateway_response_write_timeout_seconds=0)
-
-
-def _gateway_connections(gateway: Gateway) -> list:
-    return [
-        connection
-        for connection in psutil.Process(gateway.process.pid).net_connections(kind="tcp")
-        if connection.laddr.port == gateway.port and connection.status != psutil.CONN_LISTEN
-    ]
 
 
 async def test_a_client_that_stops_reading_its_answers_is_dropped(gateway):
