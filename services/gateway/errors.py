@@ -5,6 +5,8 @@ for the caller's mistakes and a 5xx only for the platform's own. Messages
 never echo the submitted value: it could be a password or a key.
 """
 
+import json
+
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -60,7 +62,13 @@ class ApiError(Exception):
         self.headers = headers
 
 
+def error_body(code: str, message: str) -> bytes:
+    """The error shape as bytes, for layers below the application (the HTTP protocol)."""
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
 def error_response(status: int, code: str, message: str, headers=None) -> JSONResponse:
+    """The error shape as a response; being an ASGI app, middleware can send it too."""
     return JSONResponse(
         {"error": {"code": code, "message": message}}, status_code=status, headers=headers
     )

@@ -27,21 +27,18 @@ be sent and the connection simply closes.
 """
 
 import asyncio
-import json
 import sys
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from services.gateway.middleware.head_limit import HEAD_TOO_LARGE_BODY
+from services.gateway.errors import error_body
+from services.gateway.middleware.head_limit import HEAD_TOO_LARGE
 from services.gateway.middleware.hsts import HSTS_VALUE
 
-_BAD_REQUEST_BODY = json.dumps(
-    {"error": {"code": "bad_request", "message": "malformed HTTP request"}}
-).encode()
-_REQUEST_TIMEOUT_BODY = json.dumps(
-    {"error": {"code": "request_timeout", "message": "request not received in time"}}
-).encode()
+_BAD_REQUEST_BODY = error_body("bad_request", "malformed HTTP request")
+_REQUEST_TIMEOUT_BODY = error_body("request_timeout", "request not received in time")
+_HEAD_TOO_LARGE_BODY = error_body(*HEAD_TOO_LARGE)
 
 # The client's states in which part of a request may still be on its way.
 _RECEIVING = (h11.IDLE, h11.SEND_BODY)
@@ -136,7 +133,7 @@ class GatewayH11Protocol(H11Protocol):
         # end arrived. uvicorn's message is not shown: it can quote the request.
         error = sys.exception()
         if isinstance(error, h11.RemoteProtocolError) and error.error_status_hint == 431:
-            self._answer_and_close(431, b"Request Header Fields Too Large", HEAD_TOO_LARGE_BODY)
+            self._answer_and_close(431, b"Request Header Fields Too Large", _HEAD_TOO_LARGE_BODY)
         else:
             self._answer_and_close(400, b"Bad Request", _BAD_REQUEST_BODY)
 

@@ -161,27 +161,24 @@ async def test_timed_out_connections_are_released_even_if_the_client_lingers(gat
             tls.close()
 
 
-def test_the_deadline_must_be_positive():
-    with pytest.raises(ValueError, match="request_read_timeout"):
+@pytest.mark.parametrize(
+    ("read_timeout", "write_timeout", "named"),
+    [(0, 1, "request_read_timeout"), (1, 0, "response_write_timeout")],
+)
+def test_the_deadlines_must_be_positive(read_timeout, write_timeout, named):
+    with pytest.raises(ValueError, match=named):
         GatewayH11Protocol(
             config=None,
             server_state=None,
             app_state={},
-            request_read_timeout=0,
-            response_write_timeout=1,
-        )
-    with pytest.raises(ValueError, match="response_write_timeout"):
-        GatewayH11Protocol(
-            config=None,
-            server_state=None,
-            app_state={},
-            request_read_timeout=1,
-            response_write_timeout=0,
+            request_read_timeout=read_timeout,
+            response_write_timeout=write_timeout,
         )
     with pytest.raises(ValidationError):
-        GatewaySettings(gateway_request_read_timeout_seconds=0)
-    with pytest.raises(ValidationError):
-        GatewaySettings(gateway_response_write_timeout_seconds=0)
+        GatewaySettings(
+            gateway_request_read_timeout_seconds=read_timeout,
+            gateway_response_write_timeout_seconds=write_timeout,
+        )
 
 
 async def test_a_client_that_stops_reading_its_answers_is_dropped(gateway):

@@ -7,7 +7,7 @@ size), and a declared length above the limit with 413. The HTTP server holds
 the client to the length it declared.
 """
 
-import json
+from services.gateway.errors import error_response
 
 
 class BodyLimitMiddleware:
@@ -24,29 +24,11 @@ class BodyLimitMiddleware:
 
         headers = dict(scope.get("headers", []))
         declared = headers.get(b"content-length")
+        refusal = None
         if b"transfer-encoding" in headers:
-            await _send_error(send, 411, "length_required", "request body needs a Content-Length")
-            return
-        if declared is not None:
-            if not declared.isdigit():
-                await _send_error(send, 400, "bad_request", "invalid Content-Length")
-                return
-            if int(declared) > self.max_body_bytes:
-                await _send_error(send, 413, "payload_too_large", "request body is too large")
-                return
-        await self.app(scope, receive, send)
-
-
-async def _send_error(send, status: int, code: str, message: str) -> None:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+            refusal = error_response(411, "length_required", "request body needs a Content-Length")
+        elif declared is not None and not declared.isdigit():
+            refusal = error_response(400, "bad_request", "invalid Content-Length")
+        elif declared is not None and int(declared) > self.max_body_bytes:
+            refusal = error_response(413, "payload_too_large", "request body is too large")
+        await (self.app if refusal is None else refusal)(scope, receive, send)

@@ -9,16 +9,10 @@ line, each header as ``name: value``, and their line ends; whitespace the
 parser drops around a value is not counted.
 """
 
-import json
+from services.gateway.errors import error_response
 
-HEAD_TOO_LARGE_BODY = json.dumps(
-    {
-        "error": {
-            "code": "request_head_too_large",
-            "message": "request line and headers are too large",
-        }
-    }
-).encode()
+# Also what the HTTP protocol answers for a head that outgrows the limit on its way in.
+HEAD_TOO_LARGE = ("request_head_too_large", "request line and headers are too large")
 
 _LINE_END = len(b"\r\n")
 _HEADER_SEPARATOR = len(b": ")
@@ -37,17 +31,7 @@ class HeadLimitMiddleware:
             return
 
         if _request_head_size(scope) > self.max_head_bytes:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 431,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(HEAD_TOO_LARGE_BODY)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": HEAD_TOO_LARGE_BODY})
+            await error_response(431, *HEAD_TOO_LARGE)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
