@@ -81,3 +81,25 @@ def test_a_broken_chunk_after_the_411_closes_and_logs_no_error(gateway):
         tls.sendall(_BROKEN_CHUNK)
         assert read_until_closed(tls) == b""
     _assert_no_error_logged(gateway, since=logged_before)
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        b"POST /v1/auth/refresh HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST /v1/auth/refresh HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n",
+    ],
+    ids=["length-and-chunked", "too-large"],
+)
+def test_a_request_refused_for_its_body_ends_the_connection(gateway, refused):
+    # A request behind it must not be answered: with an unread body, nobody
+    # agrees where it would begin (request smuggling).
+    smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with gateway.connect(timeout=TIMEOUT) as tls:
+        tls.sendall(refused + smuggled)
+        answer = read_until_closed(tls)
+    status_line, headers, _body = parse_answer(answer)
+    assert status_line.split()[1] in (b"411", b"413")
+    assert headers[b"connection"] == b"close"
+    assert answer.count(b"HTTP/1.1 ") == 1

@@ -26,9 +26,16 @@ class BodyLimitMiddleware:
         declared = headers.get(b"content-length")
         refusal = None
         if b"transfer-encoding" in headers:
-            refusal = error_response(411, "length_required", "request body needs a Content-Length")
+            refusal = _refusal(411, "length_required", "request body needs a Content-Length")
         elif declared is not None and not declared.isdigit():
-            refusal = error_response(400, "bad_request", "invalid Content-Length")
+            refusal = _refusal(400, "bad_request", "invalid Content-Length")
         elif declared is not None and int(declared) > self.max_body_bytes:
-            refusal = error_response(413, "payload_too_large", "request body is too large")
+            refusal = _refusal(413, "payload_too_large", "request body is too large")
         await (self.app if refusal is None else refusal)(scope, receive, send)
+
+
+def _refusal(status: int, code: str, message: str):
+    # The body is left unread, so where the next request would begin is
+    # unknown (with a Transfer-Encoding, whatever a proxy in front believes):
+    # the connection ends with this answer (RFC 9112, section 6.1).
+    return error_response(status, code, message, headers={"Connection": "close"})
