@@ -1,7 +1,7 @@
 """The public API as an ASGI application.
 
-Layers, outermost first: HSTS on every response; a trace span per request;
-the request head's size limit; the body size limit; then
+Layers, outermost first: HSTS on every response; a trace span and a log line
+per request; the request head's size limit; the body size limit; then
 FastAPI with its routes and the one JSON error shape.
 """
 
@@ -15,6 +15,7 @@ from services.common.settings import PlatformSettings
 from services.gateway.auth import TokenVerifier
 from services.gateway.clients import InternalClients
 from services.gateway.errors import ERROR_RESPONSES, install_error_handlers
+from services.gateway.middleware.access_log import AccessLogMiddleware
 from services.gateway.middleware.body_limit import BodyLimitMiddleware
 from services.gateway.middleware.head_limit import HeadLimitMiddleware
 from services.gateway.middleware.hsts import HSTSMiddleware
@@ -95,4 +96,4 @@ def create_app(settings: GatewaySettings):
         BodyLimitMiddleware(api, max_body_bytes=settings.gateway_max_body_bytes),
         max_head_bytes=settings.gateway_max_head_bytes,
     )
-    return HSTSMiddleware(TracingMiddleware(limited))
+    return HSTSMiddleware(TracingMiddleware(AccessLogMiddleware(limited)))

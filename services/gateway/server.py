@@ -40,6 +40,7 @@ def build_server(settings: GatewaySettings) -> uvicorn.Server:
             response_write_timeout=settings.gateway_response_write_timeout_seconds,
         ),
         log_config=None,  # our JSON logging is already configured
+        access_log=False,  # AccessLogMiddleware logs requests without their targets
         server_header=False,
         proxy_headers=False,
         timeout_keep_alive=5,
